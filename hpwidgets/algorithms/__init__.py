@@ -1,0 +1,46 @@
+"""Search algorithms behind one ask/tell contract (see ``base``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
+from .base import Algorithm
+from .random import RandomSearch
+
+
+def _tpe() -> Algorithm:
+    from .tpe import TPE
+    return TPE()
+
+
+def _gp() -> Algorithm:
+    from .gp import GP
+    return GP()
+
+
+def _hyperband() -> Algorithm:
+    from .hyperband import Hyperband
+    return Hyperband()
+
+
+# Model-based algorithms import heavy libraries, so they are built lazily by name.
+_REGISTRY: dict[str, Callable[[], Algorithm]] = {
+    "random": RandomSearch,
+    "tpe": _tpe,
+    "gp": _gp,
+    "hyperband": _hyperband,
+}
+ALGORITHMS = tuple(_REGISTRY)
+
+
+def make_algorithm(algo: Union[str, Algorithm]) -> Algorithm:
+    """An algorithm object from a name (``"tpe"``) or the object itself (for options)."""
+    if isinstance(algo, Algorithm):
+        return algo
+    if not isinstance(algo, str) or algo not in _REGISTRY:
+        raise ValueError(f"unknown algorithm {algo!r}; expected one of {list(ALGORITHMS)} or an Algorithm object")
+    return _REGISTRY[algo]()
+
+
+__all__ = ["ALGORITHMS", "Algorithm", "RandomSearch", "make_algorithm"]

@@ -1,0 +1,96 @@
+"""The one contract every algorithm speaks: ``ask()`` a dict of params, ``tell()`` a FrozenTrial.
+
+Rules, written once here and checked by ``tests/algorithms/test_conformance.py``:
+
+* ``setup(space, seed=..., maximize=...)`` is called once by the study before any ``ask``;
+  ``set_space`` may be called later (slider edits) and the algorithm must then suggest
+  inside the new space, refitting on the in-range part of its history.
+* ``ask()`` returns ``{name: value}`` for every searched dimension, plain Python values
+  (never numpy scalars, never choice indices). A budget dimension may be set by the
+  algorithm (Hyperband); otherwise the study fixes it at its maximum.
+* ``ask()`` may be called several times before the matching ``tell`` (parallel trials).
+* ``tell(trial)`` receives every finished trial: COMPLETE, PRUNED and FAIL ones, including
+  trials from storage the algorithm never asked for (resume).
+* ``should_prune(trial_number, step, value)`` is asked after each report; default never.
+* With the same seed and one trial at a time, the sequence of suggestions is the same.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..space import SearchSpace
+from ..trial import FrozenTrial, TrialState
+
+
+class Algorithm(ABC):
+    """Base class: keeps the space, the seed, the direction and the told history."""
+
+    name: str = "algorithm"
+
+    def __init__(self) -> None:
+        self.space: SearchSpace | None = None
+        self.seed: int | None = None
+        self.maximize = False
+        self.target: str | None = None
+        self.parallel = 1
+        self.history: list[FrozenTrial] = []
+
+    def setup(self, space: SearchSpace, *, seed: int | None = None, maximize: bool = False,
+              target: str | None = None, parallel: int = 1) -> None:
+        self.space, self.seed, self.maximize = space, seed, maximize
+        self.target, self.parallel = target, parallel
+        self.history = []
+        self._rng = _random.Random(seed)
+        self._on_setup()
+
+    def _on_setup(self) -> None:
+        """Subclasses build their sampler state here."""
+
+    def set_space(self, space: SearchSpace) -> None:
+        """Adopt an edited space; the default keeps the history and suggests inside ``space``."""
+        self.space = space
+
+    @abstractmethod
+    def ask(self) -> dict[str, Any]:
+        """The next suggestion, keyed by parameter name."""
+
+    def tell(self, trial: FrozenTrial) -> None:
+        """Record a finished trial (any state)."""
+        self.history.append(trial)
+
+    def should_prune(self, trial_number: int, step: int, value: float) -> bool:
+        return False
+
+    # --- helpers shared by the model-based algorithms --------------------------------------
+    def loss(self, trial: FrozenTrial) -> float | None:
+        """The value to *minimise* for a trial, or None when it has none (FAIL)."""
+        if trial.state is TrialState.COMPLETE:
+            value = trial.value
+        elif trial.state is TrialState.PRUNED:
+            value = trial.value if trial.value is not None else trial.last_reported(self.target)
+        else:
+            return None
+        if value is None:
+            return None
+        return -value if self.maximize else value
+
+    def in_space(self, trial: FrozenTrial) -> bool:
+        """Whether a past trial lies inside the current (possibly narrowed) space."""
+        assert self.space is not None
+        return all(name in trial.params and dim.contains(trial.params[name])
+                   for name, dim in self.space.searched().items())
+
+    def scored_history(self) -> list[tuple[FrozenTrial, float]]:
+        """In-space trials with a loss: what a model refits on."""
+        out = []
+        for trial in self.history:
+            loss = self.loss(trial)
+            if loss is not None and self.in_space(trial):
+                out.append((trial, loss))
+        return out
+
+    def next_seed(self) -> int:
+        return self._rng.randrange(2**31 - 1)

@@ -1,0 +1,144 @@
+"""Trials: the live ``Trial`` user code reports to, and the immutable ``FrozenTrial`` record.
+
+Algorithms, the store and the charts only ever see ``FrozenTrial``; user code only ever
+sees ``Trial``. The study connects the two through the hooks passed to ``Trial``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+
+class TrialState(str, enum.Enum):
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+
+    @property
+    def finished(self) -> bool:
+        return self is not TrialState.RUNNING
+
+
+class TrialPruned(Exception):
+    """Raised by ``Trial.report`` when the algorithm (or a Stop) ends the trial early."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One ``trial.report(step, **metrics)`` call: a point on the learning curve."""
+
+    step: int
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    number: int
+    state: TrialState
+    params: Mapping[str, Any]
+    value: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    reports: tuple[Report, ...] = ()
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def last_reported(self, target: str | None) -> float | None:
+        """The newest reported value of ``target`` (a pruned trial's stand-in value)."""
+        for report in reversed(self.reports):
+            value = _target_value(report.metrics, target)
+            if value is not None:
+                return value
+        return None
+
+    def evolve(self, **changes: Any) -> FrozenTrial:
+        return replace(self, **changes)
+
+
+def _target_value(metrics: Mapping[str, float], target: str | None) -> float | None:
+    if target is not None:
+        return metrics.get(target)
+    return next(iter(metrics.values())) if len(metrics) == 1 else None
+
+
+def as_metric(name: str, value: Any) -> float:
+    """A finite float from a user's metric, or ValueError naming the metric and the value."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        item = getattr(value, "item", None)  # 0-d torch / numpy arrays
+        if callable(item) and getattr(value, "ndim", None) == 0:
+            return as_metric(name, item())
+        raise ValueError(f"metric {name!r} must be a number, but got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"metric {name!r} must be finite, but got {value!r}")
+    return value
+
+
+PruneHook = Callable[["Trial", int, Mapping[str, float]], bool]
+
+
+class Trial:
+    """What an objective receives as its second argument.
+
+    >>> def objective(params, trial):
+    ...     for epoch in range(3):
+    ...         trial.report(epoch, accuracy=0.5 + 0.1 * epoch)
+    ...     return 0.7
+    """
+
+    def __init__(self, number: int, params: Mapping[str, Any], *, device: str = "cpu",
+                 on_report: PruneHook | None = None, stopping: Callable[[], bool] | None = None) -> None:
+        self.number = number
+        self.params: Mapping[str, Any] = MappingProxyType(dict(params))
+        self.device = device
+        self.reports: list[Report] = []
+        self._on_report = on_report
+        self._stopping = stopping or (lambda: False)
+        self._pruned = False
+
+    def report(self, step: int | None = None, **metrics: Any) -> None:
+        """Record metrics at ``step`` (default: the next step); raises TrialPruned when told to stop."""
+        if step is None:
+            step = self.reports[-1].step + 1 if self.reports else 0
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise ValueError(f"`step` must be an integer, but got step={step!r}")
+        if not metrics:
+            raise ValueError("report() needs at least one metric, e.g. trial.report(epoch, accuracy=0.9)")
+        clean = {name: as_metric(name, value) for name, value in metrics.items()}
+        report = Report(int(step), MappingProxyType(clean))
+        self.reports.append(report)
+        if self._on_report is not None and self._on_report(self, report.step, report.metrics):
+            self._pruned = True
+        if self.should_stop():
+            self._pruned = True
+            raise TrialPruned(f"trial {self.number} stopped at step {report.step}")
+
+    def should_stop(self) -> bool:
+        """True when the algorithm pruned this trial or the study is stopping."""
+        return self._pruned or self._stopping()
+
+    @property
+    def pruned(self) -> bool:
+        return self._pruned
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, params={dict(self.params)!r}, device={self.device!r})"
