@@ -65,7 +65,7 @@ class FrozenTrial:
     def last_reported(self, target: str | None) -> float | None:
         """The newest reported value of ``target`` (a pruned trial's stand-in value)."""
         for report in reversed(self.reports):
-            value = _target_value(report.metrics, target)
+            value = target_value(report.metrics, target)
             if value is not None:
                 return value
         return None
@@ -74,7 +74,8 @@ class FrozenTrial:
         return replace(self, **changes)
 
 
-def _target_value(metrics: Mapping[str, float], target: str | None) -> float | None:
+def target_value(metrics: Mapping[str, float], target: str | None) -> float | None:
+    """The target metric, or the only metric when no target is named."""
     if target is not None:
         return metrics.get(target)
     return next(iter(metrics.values())) if len(metrics) == 1 else None

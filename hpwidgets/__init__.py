@@ -1,0 +1,74 @@
+"""hpwidgets: hyperparameter tuning as a first-class citizen of Jupyter notebooks.
+
+>>> import hpwidgets as hw
+>>> space = {"x": hw.uniform(-5, 5), "n": hw.int(1, 10)}
+>>> study = hw.tune(lambda p: (p["x"] - 1) ** 2 + p["n"], space, algo="random", trials=10,
+...                 seed=0, storage=None, progress=False)
+>>> study.best_params["n"] >= 1
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from .algorithms import ALGORITHMS, Algorithm, make_algorithm
+from .events import StudyFinished, TrialFinished, TrialReported, TrialStarted
+from .space import Budget, Choice, Dimension, Float, Int, SearchSpace, budget, choice, loguniform, quniform, uniform
+from .space import integer as int  # noqa: A001 - `hw.int(32, 256)` reads like the other constructors
+from .study import Direction, Study
+from .trial import FrozenTrial, Trial, TrialPruned, TrialState
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__version__ = "0.1.0"
+
+
+def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimension], *,
+         algo: Union[str, Algorithm] = "tpe", trials: int = 20, maximize: Direction = None,
+         minimize: Direction = None, seed: int | None = None, name: str | None = None,
+         storage: Union[str, os.PathLike, "Store", None] = "hptune.db", parallel: int = 1,
+         timeout: float | None = None, max_failures: int | None = None, background: bool = False,
+         progress: bool = True) -> Study:
+    """Create (or resume, by ``name`` in ``storage``) a study and run it to ``trials`` trials.
+
+    ``objective(params)`` or ``objective(params, trial)`` returns a float or a dict of metrics;
+    ``maximize="accuracy"`` / ``minimize="loss"`` names the target metric, ``maximize=True``
+    maximises a plain float. ``storage=None`` keeps the study in memory only.
+    """
+    study = Study(name, space, algo, maximize=maximize, minimize=minimize, seed=seed, storage=storage,
+                  max_failures=max_failures)
+    study.optimize(objective, trials, parallel=parallel, timeout=timeout, background=background,
+                   progress=progress)
+    return study
+
+
+def load_study(name: str, storage: Union[str, os.PathLike, "Store"] = "hptune.db",
+               algo: Union[str, Algorithm, None] = None) -> Study:
+    """Open a stored study by name, with its stored space, direction and algorithm."""
+    from .store import Store
+    store = storage if isinstance(storage, Store) else Store(storage)
+    record = store.get_study(name)
+    if record is None:
+        known = [s.name for s in store.list_studies()]
+        raise ValueError(f"no study named {name!r} in {store.path}; it has {known!r}")
+    direction = {"maximize": record.target or True} if record.direction == "maximize" else \
+        {"minimize": record.target or True}
+    return Study(name, record.space, algo or record.algo, storage=store, **direction)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext hpwidgets``: imported lazily so ``import hpwidgets`` stays light."""
+    from .magic import load_ipython_extension as load
+    load(ipython)
+
+
+__all__ = [
+    "ALGORITHMS", "Algorithm", "Budget", "Choice", "Dimension", "Float", "FrozenTrial", "Int", "SearchSpace",
+    "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned", "TrialReported", "TrialStarted",
+    "TrialState", "budget", "choice", "int", "load_study", "loguniform", "make_algorithm", "quniform",
+    "tune", "uniform",
+]

@@ -1,0 +1,41 @@
+"""A tqdm progress bar fed by study events: trials done/total, ETA, best value."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .events import Event, StudyFinished, TrialFinished
+from .trial import TrialState
+
+if TYPE_CHECKING:
+    from .study import Study
+
+
+class ProgressBar:
+    """Subscribe to a study; ``tqdm.auto`` picks a notebook or terminal bar by itself."""
+
+    def __init__(self, study: Study) -> None:
+        from tqdm.auto import tqdm
+        self._study = study
+        done = len(study.trials)
+        self._bar = tqdm(total=study.n_target, initial=done, desc=study.name, unit="trial", leave=True)
+        self._best: float | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TrialFinished):
+            self._on_finished(event)
+        elif isinstance(event, StudyFinished):
+            self._bar.close()
+
+    def _on_finished(self, event: TrialFinished) -> None:
+        trial = event.trial
+        if self._bar.total != self._study.n_target:  # "+N trials" while running
+            self._bar.total = self._study.n_target
+        if trial.state is TrialState.COMPLETE and trial.value is not None:
+            better = self._best is None or (trial.value > self._best if self._study.maximize
+                                            else trial.value < self._best)
+            if better:
+                self._best = trial.value
+        if self._best is not None:
+            self._bar.set_postfix(best=f"{self._best:.6g}", refresh=False)
+        self._bar.update(1)

@@ -1,0 +1,347 @@
+"""Study: the ask -> run -> tell loop, its controls (pause/resume/stop/wait) and its results.
+
+The driving loop runs in the calling thread (``optimize``) or a background thread
+(``optimize(background=True)``, what the notebook uses so widget clicks keep working).
+A finished trial is written to the store *before* its event is published and before the
+algorithm is told, so nothing a chart or an algorithm has seen can be missing on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from . import _execute
+from .algorithms import Algorithm, make_algorithm
+from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
+from .runner import Runner, make_runner
+from .space import Dimension, SearchSpace, _plain
+from .trial import FrozenTrial, TrialState, target_value
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .store import Store
+
+Objective = Callable[..., Any]
+Direction = Union[bool, str, None]
+
+
+def resolve_direction(maximize: Direction, minimize: Direction) -> tuple[bool, str | None]:
+    """(maximize?, target metric) from the two keyword forms; both set is an error."""
+    if maximize not in (None, False) and minimize not in (None, False):
+        raise ValueError(f"give `maximize` or `minimize`, not both, but got maximize={maximize!r}, "
+                         f"minimize={minimize!r}")
+    for name, value in (("maximize", maximize), ("minimize", minimize)):
+        if not (value is None or isinstance(value, bool) or (isinstance(value, str) and value.strip())):
+            raise ValueError(f"`{name}` must be True or a metric name, but got {name}={value!r}")
+    if isinstance(maximize, str):
+        return True, maximize
+    if isinstance(minimize, str):
+        return False, minimize
+    return maximize is True, None
+
+
+def _default_name() -> str:
+    return f"study-{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+
+
+def _open_store(storage: Union[str, os.PathLike, "Store", None]) -> "Store | None":
+    if storage is None:
+        return None
+    from .store import Store
+    return storage if isinstance(storage, Store) else Store(storage)
+
+
+class Study:
+    """A named search over a space, optionally persisted to SQLite and resumed by name.
+
+    >>> import hpwidgets as hw
+    >>> study = hw.Study(space={"x": hw.uniform(-2, 2)}, algo="random", seed=0, storage=None)
+    >>> study.optimize(lambda p: p["x"] ** 2, trials=5, progress=False)
+    >>> len(study.trials)
+    5
+    """
+
+    def __init__(self, name: str | None = None, space: SearchSpace | Mapping[str, Dimension] | None = None,
+                 algo: Union[str, Algorithm] = "tpe", *, maximize: Direction = None, minimize: Direction = None,
+                 seed: int | None = None, storage: Union[str, os.PathLike, "Store", None] = None,
+                 max_failures: int | None = None) -> None:
+        self.name = name or _default_name()
+        self.maximize, self.target = resolve_direction(maximize, minimize)
+        self.seed, self.max_failures = seed, max_failures
+        self.algorithm = make_algorithm(algo)
+        self.store = _open_store(storage)  # fails here, before any trial, if unwritable
+        self._bus = EventBus()
+        self._cond = threading.Condition()
+        self._finished: dict[int, FrozenTrial] = {}
+        self._running: dict[int, Mapping[str, Any]] = {}
+        self._stop, self._paused = threading.Event(), False
+        self._thread: threading.Thread | None = None
+        self._driver_error: BaseException | None = None
+        self.n_target = 0
+        self.finish_reason: str | None = None
+        self.space = self._attach(space)
+        self.n_target = len(self._finished)
+
+    # --- set-up and resume ----------------------------------------------------------------
+    def _attach(self, space: SearchSpace | Mapping[str, Dimension] | None) -> SearchSpace:
+        record = self.store.get_study(self.name) if self.store else None
+        if space is None and record is None:
+            raise ValueError(f"study {self.name!r} is not in the storage, so a search space is needed")
+        space = SearchSpace.coerce(space) if space is not None else record.space
+        if self.store is not None:
+            direction = "maximize" if self.maximize else "minimize"
+            record = self.store.open_study(self.name, direction=direction, target=self.target, space=space,
+                                           algo=self.algorithm.name)
+            self._record = record
+            if record.space != space:
+                self.store.update_space(record.id, space)
+            self.store.mark_interrupted(record.id)
+        self.algorithm.setup(space, seed=self.seed, maximize=self.maximize, target=self.target)
+        for trial in self.store.load_trials(self._record.id) if self.store else []:
+            if trial.state.finished:
+                self._finished[trial.number] = trial
+                self.algorithm.tell(trial)
+        return space
+
+    # --- results ----------------------------------------------------------------------------
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Finished trials (COMPLETE, PRUNED, FAIL), ordered by number."""
+        with self._cond:
+            return [self._finished[n] for n in sorted(self._finished)]
+
+    @property
+    def running_trials(self) -> dict[int, Mapping[str, Any]]:
+        with self._cond:
+            return dict(self._running)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        complete = [t for t in self.trials if t.state is TrialState.COMPLETE and t.value is not None]
+        if not complete:
+            raise ValueError(f"study {self.name!r} has no complete trial yet")
+        pick = max if self.maximize else min
+        return pick(complete, key=lambda t: t.value)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.value  # type: ignore[return-value]
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.maximize else "minimize"
+
+    def trials_dataframe(self) -> "pandas.DataFrame":
+        """One row per finished trial: number, state, value, params_*, metric_*, timing, error."""
+        from .results import trials_dataframe
+        return trials_dataframe(self.trials)
+
+    # --- controls (thread-safe) -------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() or bool(self._running)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Start no new trial until ``resume()``; running trials finish."""
+        with self._cond:
+            self._paused = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Start no new trial; running trials see ``should_stop()`` and their next report prunes them."""
+        with self._cond:
+            self._stop.set()
+            self._cond.notify_all()
+
+    def add_trials(self, n: int) -> None:
+        """Raise the target by ``n`` (the panel's "+10 trials"); a running search picks it up."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"`n >= 1` must hold, but got n={n!r}")
+        with self._cond:
+            self.n_target += n
+            self._cond.notify_all()
+
+    def set_space(self, space: SearchSpace | Mapping[str, Dimension]) -> None:
+        """Change the space for the next suggestions; past trials stay, the model refits in range."""
+        space = SearchSpace.coerce(space)
+        if set(space) != set(self.space):
+            raise ValueError(f"an edited space must keep the names {list(self.space)!r}, but got {list(space)!r}")
+        with self._cond:
+            self.space = space
+            self.algorithm.set_space(space)
+        if self.store is not None:
+            self.store.update_space(self._record.id, space)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Receive TrialStarted / TrialReported / TrialFinished / StudyFinished events."""
+        return self._bus.subscribe(callback)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background search ends; True when it has. Ctrl-C pauses the study."""
+        thread = self._thread
+        if thread is None:
+            return True
+        try:
+            thread.join(timeout)
+        except KeyboardInterrupt:
+            self.pause()
+            raise
+        if self._driver_error is not None:
+            error, self._driver_error = self._driver_error, None
+            raise error
+        return not thread.is_alive()
+
+    # --- the loop ---------------------------------------------------------------------------
+    def optimize(self, objective: Objective, trials: int = 20, *, parallel: int = 1, timeout: float | None = None,
+                 background: bool = False, progress: bool = True, runner: Runner | None = None) -> None:
+        """Run until ``trials`` trials in total have finished (resumed ones count), then return.
+
+        ``objective(params)`` or ``objective(params, trial)`` returns a float or a dict of metrics.
+        """
+        if not callable(objective):
+            raise ValueError(f"`objective` must be callable, but got {objective!r}")
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 0:
+            raise ValueError(f"`trials >= 0` must hold, but got trials={trials!r}")
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"`timeout > 0` must hold, but got timeout={timeout!r}")
+        if self.running:
+            raise RuntimeError(f"study {self.name!r} is already running; stop() or wait() first")
+        runner = runner or make_runner(parallel)
+        self.algorithm.parallel = runner.capacity
+        with self._cond:
+            self.n_target = max(trials, len(self._finished))
+            self._stop.clear()
+            self._paused = False
+        detach = self._attach_progress(progress)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = _execute.bind(objective)
+        if background:
+            self._thread = threading.Thread(target=self._drive_safely, args=(call, runner, deadline, detach),
+                                            name=f"hpwidgets-{self.name}", daemon=True)
+            self._thread.start()
+        else:
+            self._drive(call, runner, deadline, detach)
+
+    def _attach_progress(self, progress: bool) -> Callable[[], None]:
+        if not progress:
+            return lambda: None
+        from .progress import ProgressBar
+        return self.subscribe(ProgressBar(self))
+
+    def _drive_safely(self, *args: Any) -> None:
+        try:
+            self._drive(*args)
+        except BaseException as error:  # noqa: BLE001 - surfaced by wait()
+            self._driver_error = error
+
+    def _drive(self, call: _execute.BoundObjective, runner: Runner, deadline: float | None,
+               detach: Callable[[], None]) -> None:
+        reason = "interrupted"
+        try:
+            while (step := self._next_step(runner, deadline)) is not None:
+                if isinstance(step, str):
+                    reason = step
+                    break
+                number, params = step
+                runner.submit(lambda device, n=number, p=params: self._run_trial(call, n, p, device))
+            runner.shutdown()
+            self._drain()
+        finally:
+            runner.shutdown()
+            self.finish_reason = reason
+            self._bus.publish(StudyFinished(self.name, reason, len(self._finished)))
+            detach()
+
+    def _next_step(self, runner: Runner, deadline: float | None) -> tuple[int, dict[str, Any]] | str | None:
+        """The next (number, params) to run, or why the loop ends (a reason string)."""
+        with self._cond:
+            while True:
+                if self._stop.is_set():
+                    return "stopped"
+                if deadline is not None and time.monotonic() >= deadline:
+                    return "timeout"
+                if self.max_failures is not None and self._n_failed() >= self.max_failures:
+                    return "max_failures"
+                started = len(self._finished) + len(self._running)
+                if started >= self.n_target and not self._running:
+                    return "complete"
+                if not self._paused and started < self.n_target and len(self._running) < runner.capacity:
+                    return self._start_trial()
+                self._cond.wait(0.1 if deadline is not None else 0.5)
+
+    def _n_failed(self) -> int:
+        return sum(1 for t in self._finished.values() if t.state is TrialState.FAIL)
+
+    def _start_trial(self) -> tuple[int, dict[str, Any]]:
+        """Ask, register the trial (store row first), announce it; called with the lock held."""
+        params = self.space.with_budget_at_max({k: _plain(v) for k, v in self.algorithm.ask().items()})
+        self.space.validate_params(params)
+        if self.store is not None:
+            number = self.store.start_trial(self._record.id, params, "cpu")
+        else:
+            number = max([*self._finished, *self._running], default=-1) + 1
+        self._running[number] = params
+        return number, params
+
+    def _drain(self) -> None:
+        with self._cond:
+            while self._running:
+                self._cond.wait(0.5)
+
+    def _run_trial(self, call: _execute.BoundObjective, number: int, params: dict[str, Any], device: str) -> None:
+        self._bus.publish(TrialStarted(self.name, number, params, device))
+        frozen = _execute.run(call, number, params, device, target=self.target,
+                              on_report=self._on_report, stopping=self._stop.is_set)
+        self._record_finished(frozen)
+        if frozen.error is not None and frozen.error.startswith("interrupted: KeyboardInterrupt"):
+            self.stop()
+            raise KeyboardInterrupt
+
+    def _on_report(self, trial: Any, step: int, metrics: Mapping[str, float]) -> bool:
+        self._bus.publish(TrialReported(self.name, trial.number, step, metrics))
+        value = target_value(metrics, self.target)
+        if value is None:
+            return False
+        with self._cond:
+            return self.algorithm.should_prune(trial.number, step, -value if self.maximize else value)
+
+    def _record_finished(self, frozen: FrozenTrial) -> None:
+        stored = True
+        if self.store is not None:
+            try:
+                self.store.finish_trial(self._record.id, frozen)
+            except Exception as error:  # noqa: BLE001 - disk full etc.: keep the trial, stop the search
+                stored = False
+                frozen = frozen.evolve(error=(frozen.error or "") + f"\nnot saved: {error}")
+        with self._cond:
+            self._running.pop(frozen.number, None)
+            self._finished[frozen.number] = frozen
+            self.algorithm.tell(frozen)
+            if not stored:
+                self._stop.set()
+            self._cond.notify_all()
+        self._bus.publish(TrialFinished(self.name, frozen))
+
+    def __repr__(self) -> str:
+        return (f"Study(name={self.name!r}, algo={self.algorithm.name!r}, direction={self.direction!r}, "
+                f"trials={len(self._finished)}/{self.n_target})")
