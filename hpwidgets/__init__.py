@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .algorithms import ALGORITHMS, Algorithm, make_algorithm
 from .events import StudyFinished, TrialFinished, TrialReported, TrialStarted
 from .space import Budget, Choice, Dimension, Float, Int, SearchSpace, budget, choice, loguniform, quniform, uniform
-from .space import integer as int  # noqa: A001 - `hw.int(32, 256)` reads like the other constructors
+from .space import integer as int
 from .study import Direction, Study
 from .trial import FrozenTrial, Trial, TrialPruned, TrialState
 
@@ -28,9 +28,9 @@ __version__ = "0.1.0"
 
 
 def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimension], *,
-         algo: Union[str, Algorithm] = "tpe", trials: int = 20, maximize: Direction = None,
+         algo: str | Algorithm = "tpe", trials: int = 20, maximize: Direction = None,
          minimize: Direction = None, seed: int | None = None, name: str | None = None,
-         storage: Union[str, os.PathLike, "Store", None] = "hptune.db", parallel: int = 1,
+         storage: str | os.PathLike | Store | None = "hptune.db", parallel: int = 1,
          timeout: float | None = None, max_failures: int | None = None, background: bool = False,
          progress: bool = True) -> Study:
     """Create (or resume, by ``name`` in ``storage``) a study and run it to ``trials`` trials.
@@ -46,8 +46,8 @@ def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimens
     return study
 
 
-def load_study(name: str, storage: Union[str, os.PathLike, "Store"] = "hptune.db",
-               algo: Union[str, Algorithm, None] = None) -> Study:
+def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
+               algo: str | Algorithm | None = None) -> Study:
     """Open a stored study by name, with its stored space, direction and algorithm."""
     from .store import Store
     store = storage if isinstance(storage, Store) else Store(storage)

@@ -70,7 +70,7 @@ def run(call: BoundObjective, number: int, params: Mapping[str, Any], device: st
         fields = {"state": TrialState.PRUNED}
     except KeyboardInterrupt:
         fields = {"state": TrialState.FAIL, "error": "interrupted: KeyboardInterrupt (the study is stopped)"}
-    except Exception as error:  # noqa: BLE001 - a failing trial must not end the search
+    except Exception as error:
         fields = {"state": TrialState.FAIL, "error": f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"}
     frozen = FrozenTrial(number=number, params=params, reports=tuple(trial.reports), started_at=started,
                          finished_at=time.time(), device=device, **fields)

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .trial import FrozenTrial
 
@@ -46,7 +46,7 @@ class StudyFinished:
     n_trials: int
 
 
-Event = Union[TrialStarted, TrialReported, TrialFinished, StudyFinished]
+Event = TrialStarted | TrialReported | TrialFinished | StudyFinished
 Subscriber = Callable[[Event], Any]
 
 
@@ -75,5 +75,5 @@ class EventBus:
         for callback in subscribers:
             try:
                 callback(event)
-            except Exception:  # noqa: BLE001 - a subscriber's bug must not end the search
+            except Exception:
                 log.exception("hpwidgets: subscriber %r failed on %s", callback, type(event).__name__)

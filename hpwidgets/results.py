@@ -21,7 +21,7 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     return row
 
 
-def trials_dataframe(trials: Sequence[FrozenTrial]) -> "pandas.DataFrame":
+def trials_dataframe(trials: Sequence[FrozenTrial]) -> pandas.DataFrame:
     import pandas as pd
     rows = [trial_row(t) for t in trials]
     columns = ["number", "state", "value"] if not rows else None

@@ -11,11 +11,11 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 _SCALAR_TYPES = (str, int, float, bool, type(None))
 
 
@@ -221,7 +221,7 @@ class Choice:
         return {"type": "choice", "values": list(self.values)}
 
 
-Dimension = Union[Float, Int, Budget, Choice]
+Dimension = Float | Int | Budget | Choice
 _FROM_DICT = {
     "float": lambda d: Float(d["low"], d["high"], bool(d.get("log", False)), d.get("q")),
     "int": lambda d: Int(d["low"], d["high"], bool(d.get("log", False)), d.get("step", 1)),
@@ -278,7 +278,8 @@ class SearchSpace(Mapping[str, Dimension]):
                                                    f"but got {type(dimensions).__name__}")
         self._dims: dict[str, Dimension] = {}
         for name, dim in dimensions.items():
-            _require(isinstance(name, str) and name != "", f"parameter names must be non-empty strings, but got {name!r}")
+            _require(isinstance(name, str) and name != "",
+                     f"parameter names must be non-empty strings, but got {name!r}")
             _require(isinstance(dim, (Float, Int, Choice)),
                      f"parameter {name!r} must be a dimension such as hw.uniform(0, 1), but got {dim!r}")
             self._dims[name] = dim

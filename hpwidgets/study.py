@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from .algorithms import Algorithm, make_algorithm
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 Objective = Callable[..., Any]
-Direction = Union[bool, str, None]
+Direction = bool | str | None
 
 
 def resolve_direction(maximize: Direction, minimize: Direction) -> tuple[bool, str | None]:
@@ -51,7 +51,7 @@ def _default_name() -> str:
     return f"study-{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
-def _open_store(storage: Union[str, os.PathLike, "Store", None]) -> "Store | None":
+def _open_store(storage: str | os.PathLike | Store | None) -> Store | None:
     if storage is None:
         return None
     from .store import Store
@@ -69,8 +69,8 @@ class Study:
     """
 
     def __init__(self, name: str | None = None, space: SearchSpace | Mapping[str, Dimension] | None = None,
-                 algo: Union[str, Algorithm] = "tpe", *, maximize: Direction = None, minimize: Direction = None,
-                 seed: int | None = None, storage: Union[str, os.PathLike, "Store", None] = None,
+                 algo: str | Algorithm = "tpe", *, maximize: Direction = None, minimize: Direction = None,
+                 seed: int | None = None, storage: str | os.PathLike | Store | None = None,
                  max_failures: int | None = None) -> None:
         self.name = name or _default_name()
         self.maximize, self.target = resolve_direction(maximize, minimize)
@@ -114,7 +114,7 @@ class Study:
     @property
     def trials(self) -> list[FrozenTrial]:
         """Finished trials (COMPLETE, PRUNED, FAIL), ordered by number."""
-        with self._cond:
+        with self._cond:  # an RLock: safe to call while holding it
             return [self._finished[n] for n in sorted(self._finished)]
 
     @property
@@ -142,7 +142,7 @@ class Study:
     def direction(self) -> str:
         return "maximize" if self.maximize else "minimize"
 
-    def trials_dataframe(self) -> "pandas.DataFrame":
+    def trials_dataframe(self) -> pandas.DataFrame:
         """One row per finished trial: number, state, value, params_*, metric_*, timing, error."""
         from .results import trials_dataframe
         return trials_dataframe(self.trials)
@@ -150,7 +150,7 @@ class Study:
     # --- controls (thread-safe) -------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() or bool(self._running)
+        return (self._thread is not None and self._thread.is_alive()) or bool(self._running)
 
     @property
     def paused(self) -> bool:
@@ -191,6 +191,17 @@ class Study:
             self.algorithm.set_space(space)
         if self.store is not None:
             self.store.update_space(self._record.id, space)
+
+    def set_algorithm(self, algo: str | Algorithm) -> None:
+        """Swap the algorithm between runs (the panel's dropdown); it is told the whole history."""
+        algorithm = make_algorithm(algo)
+        if self.running:
+            raise RuntimeError(f"study {self.name!r} is running; stop it before changing the algorithm")
+        with self._cond:
+            algorithm.setup(self.space, seed=self.seed, maximize=self.maximize, target=self.target)
+            for trial in self.trials:
+                algorithm.tell(trial)
+            self.algorithm = algorithm
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive TrialStarted / TrialReported / TrialFinished / StudyFinished events."""
@@ -251,7 +262,7 @@ class Study:
     def _drive_safely(self, *args: Any) -> None:
         try:
             self._drive(*args)
-        except BaseException as error:  # noqa: BLE001 - surfaced by wait()
+        except BaseException as error:
             self._driver_error = error
 
     def _drive(self, call: _execute.BoundObjective, runner: Runner, deadline: float | None,
@@ -330,7 +341,7 @@ class Study:
         if self.store is not None:
             try:
                 self.store.finish_trial(self._record.id, frozen)
-            except Exception as error:  # noqa: BLE001 - disk full etc.: keep the trial, stop the search
+            except Exception as error:
                 stored = False
                 frozen = frozen.evolve(error=(frozen.error or "") + f"\nnot saved: {error}")
         with self._cond:

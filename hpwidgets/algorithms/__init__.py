@@ -34,7 +34,7 @@ _REGISTRY: dict[str, Callable[[], Algorithm]] = {
 ALGORITHMS = tuple(_REGISTRY)
 
 
-def make_algorithm(algo: Union[str, Algorithm]) -> Algorithm:
+def make_algorithm(algo: str | Algorithm) -> Algorithm:
     """An algorithm object from a name (``"tpe"``) or the object itself (for options)."""
     if isinstance(algo, Algorithm):
         return algo

@@ -46,7 +46,7 @@ class Algorithm(ABC):
         self._rng = _random.Random(seed)
         self._on_setup()
 
-    def _on_setup(self) -> None:
+    def _on_setup(self) -> None:  # noqa: B027 - an optional hook, not abstract
         """Subclasses build their sampler state here."""
 
     def set_space(self, space: SearchSpace) -> None:

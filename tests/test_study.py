@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets.events import StudyFinished, TrialFinished, TrialReported, TrialStarted
+from hpwidgets.trial import TrialState
+
+SPACE = {"x": hw.uniform(-2, 2), "n": hw.int(1, 5)}
+
+
+def quiet_tune(objective, **kwargs) -> hw.Study:
+    kwargs.setdefault("algo", "random")
+    kwargs.setdefault("seed", 0)
+    kwargs.setdefault("storage", None)
+    return hw.tune(objective, kwargs.pop("space", SPACE), progress=False, **kwargs)
+
+
+def test_tune_finds_the_minimum_and_returns_plain_results():
+    study = quiet_tune(lambda p: (p["x"] - 1) ** 2 + p["n"], trials=40)
+    assert len(study.trials) == 40 and all(t.state is TrialState.COMPLETE for t in study.trials)
+    assert study.best_value == min(t.value for t in study.trials)
+    assert study.best_params == dict(study.best_trial.params) and study.best_params["n"] in range(1, 6)
+    frame = study.trials_dataframe()
+    assert list(frame["number"]) == list(range(40))
+    assert {"params_x", "params_n", "value", "state", "duration_s"} <= set(frame.columns)
+
+
+def test_maximize_a_named_metric_from_a_dict():
+    study = quiet_tune(lambda p: {"accuracy": -abs(p["x"]), "loss": abs(p["x"])}, maximize="accuracy", trials=25)
+    assert study.best_value == max(t.metrics["accuracy"] for t in study.trials)
+    assert study.best_trial.metrics["loss"] == -study.best_value
+
+
+@pytest.mark.parametrize("returned, reason", [
+    (float("nan"), "must be finite, but got nan"),
+    (float("inf"), "must be finite, but got inf"),
+    (None, "the objective returned None"),
+    ("0.5", "must be a number, but got '0.5'"),
+    ({"acc": 1.0, "loss": 2.0}, "returned several metrics ['acc', 'loss']"),
+])
+def test_bad_return_values_fail_the_trial_with_the_reason(returned, reason):
+    study = quiet_tune(lambda p: returned, trials=3)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+    assert reason in study.trials[0].error
+
+
+def test_a_raising_objective_fails_its_trial_keeps_the_traceback_and_the_search_goes_on():
+    def objective(params):
+        if params["x"] > 0:
+            raise RuntimeError("diverged")
+        return params["x"]
+
+    study = quiet_tune(objective, trials=20)
+    failed = [t for t in study.trials if t.state is TrialState.FAIL]
+    assert failed and len(study.trials) == 20
+    assert failed[0].error.startswith("RuntimeError: diverged") and "Traceback" in failed[0].error
+    assert all(t.value is None for t in failed) and study.best_value <= 0
+
+
+def test_max_failures_stops_the_search():
+    study = quiet_tune(lambda p: 1 / 0, trials=50, max_failures=4)
+    assert len(study.trials) == 4 and study.finish_reason == "max_failures"
+
+
+def test_a_missing_target_metric_fails_the_trial():
+    study = quiet_tune(lambda p: {"loss": 1.0}, maximize="accuracy", trials=2)
+    assert "but not the target 'accuracy'" in study.trials[0].error
+
+
+def test_reports_are_kept_and_published_and_pruning_raises():
+    events = []
+
+    def objective(params, trial):
+        for epoch in range(3):
+            trial.report(epoch, loss=params["x"] + epoch)
+        return params["x"]
+
+    study = hw.Study(space=SPACE, algo="random", seed=0, minimize="loss")
+    study.subscribe(events.append)
+    study.optimize(objective, trials=2, progress=False)
+    assert [r.step for r in study.trials[0].reports] == [0, 1, 2]
+    kinds = [type(e) for e in events]
+    assert kinds == [TrialStarted, TrialReported, TrialReported, TrialReported, TrialFinished] * 2 + [StudyFinished]
+
+
+def test_stop_prunes_a_running_trial_at_its_next_report_and_starts_no_more():
+    started = threading.Event()
+
+    def objective(params, trial):
+        started.set()
+        for step in range(1000):
+            time.sleep(0.005)
+            trial.report(step, loss=1.0 / (step + 1))
+        return 0.0
+
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(objective, trials=10, background=True, progress=False)
+    assert started.wait(5)
+    study.stop()
+    assert study.wait(10)
+    assert len(study.trials) == 1 and study.trials[0].state is TrialState.PRUNED
+    assert study.trials[0].value == study.trials[0].reports[-1].metrics["loss"]
+    assert study.finish_reason == "stopped"
+
+
+def test_pause_holds_new_trials_and_resume_continues():
+    gate = threading.Event()
+
+    def objective(params):
+        gate.wait(5)
+        return params["x"]
+
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(objective, trials=6, background=True, progress=False)
+    study.pause()
+    gate.set()
+    time.sleep(0.3)
+    held = len(study.trials)
+    time.sleep(0.3)
+    assert len(study.trials) == held <= 1 and study.running
+    study.resume()
+    assert study.wait(10) and len(study.trials) == 6
+
+
+def test_parallel_trials_overlap_and_add_trials_extends_a_running_search():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def objective(params):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return params["x"]
+
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(objective, trials=8, parallel=4, background=True, progress=False)
+    study.add_trials(4)
+    assert study.wait(20)
+    assert len(study.trials) == 12 and peak[0] == 4
+    assert sorted(t.number for t in study.trials) == list(range(12))
+
+
+def test_timeout_stops_starting_trials():
+    study = quiet_tune(lambda p: time.sleep(0.05) or p["x"], trials=1000, timeout=0.3)
+    assert 1 <= len(study.trials) < 1000 and study.finish_reason == "timeout"
+
+
+def test_a_failing_subscriber_never_kills_the_search():
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.subscribe(lambda event: 1 / 0)
+    study.optimize(lambda p: p["x"], trials=5, progress=False)
+    assert len(study.trials) == 5
+
+
+def test_keyboard_interrupt_fails_the_running_trial_stops_the_study_and_propagates():
+    def objective(params):
+        if params["x"] > 0:
+            raise KeyboardInterrupt
+        return params["x"]
+
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, trials=30, progress=False)
+    last = study.trials[-1]
+    assert last.state is TrialState.FAIL and "KeyboardInterrupt" in last.error
+    assert study.finish_reason == "interrupted" and len(study.trials) < 30
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"maximize": "acc", "minimize": "loss"}, "give `maximize` or `minimize`, not both"),
+    ({"trials": -1}, "`trials >= 0` must hold, but got trials=-1"),
+    ({"parallel": 0}, "`parallel >= 1` must hold, but got parallel=0"),
+    ({"timeout": 0}, "`timeout > 0` must hold, but got timeout=0"),
+    ({"algo": "annealing"}, "unknown algorithm 'annealing'"),
+])
+def test_bad_arguments_are_refused_before_anything_runs(kwargs, message):
+    calls = []
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("`", "`")):
+        quiet_tune(lambda p: calls.append(p) or 0.0, **kwargs)
+    assert calls == []
+
+
+def test_set_space_moves_the_next_suggestions_and_keeps_the_history():
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(lambda p: p["x"], trials=10, progress=False)
+    study.set_space({"x": hw.uniform(1.5, 2), "n": hw.int(1, 5)})
+    study.optimize(lambda p: p["x"], trials=20, progress=False)
+    assert len(study.trials) == 20
+    assert all(1.5 <= t.params["x"] <= 2 for t in study.trials[10:])
+    with pytest.raises(ValueError, match="must keep the names"):
+        study.set_space({"y": hw.uniform(0, 1)})
+
+
+def test_progress_bar_shows_best_and_import_prints_nothing(capsys):
+    hw.tune(lambda p: p["x"], SPACE, algo="random", trials=5, seed=0, storage=None)
+    err = capsys.readouterr().err
+    assert "5/5" in err and "best=" in err
+    out = subprocess.run([sys.executable, "-c", "import hpwidgets"], capture_output=True, text=True, check=True)
+    assert out.stdout == "" and out.stderr == ""
+
+
+def test_budget_is_given_to_ordinary_algorithms_at_its_maximum():
+    space = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 27)}
+    study = quiet_tune(lambda p: p["x"] * p["epochs"], space=space, trials=3)
+    assert {t.params["epochs"] for t in study.trials} == {27}
+
+
+def test_non_finite_reports_are_refused_inside_the_trial():
+    def objective(params, trial):
+        trial.report(0, loss=math.nan)
+        return 1.0
+
+    study = quiet_tune(objective, trials=1)
+    assert "metric 'loss' must be finite" in study.trials[0].error
