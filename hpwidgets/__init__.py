@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .algorithms import ALGORITHMS, Algorithm, make_algorithm
 from .events import StudyFinished, TrialFinished, TrialReported, TrialStarted
