@@ -1,0 +1,424 @@
+"""``%%hptune`` tunes the hyperparameters a cell declares; ``%hptune`` lists, shows, stops studies.
+
+The magic only parses (``parse.py``) and delegates (``Study``); bad input raises ``UsageError``
+before anything is created. In a kernel the search runs in a background thread and the cell
+returns, so the panel's buttons keep working. Headless runs (nbclient, papermill) and "Run All"
+still see complete results: a ``pre_run_cell`` hook waits for a background search whose panel no
+frontend has rendered. ``--wait`` and terminal IPython block; Ctrl-C pauses the study and re-raises.
+``--gpus``/``--per-gpu``/``--executor`` are parsed for the GPU runner; only CPU values work for now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
+
+from .algorithms import ALGORITHMS
+from .parse import DISTRIBUTIONS, LAST, PARAMS, CellError, ParsedCell, parse
+from .study import Study
+from .trial import FrozenTrial, Trial, TrialState
+
+_CURRENT: contextvars.ContextVar[Trial | None] = contextvars.ContextVar("hpwidgets_trial", default=None)
+_GPUS = re.compile(r"^(auto|none|\d+(,\d+)*)$")
+
+
+class _HP:
+    """``hp`` in a tuned cell: the distributions and ``hp.report(step=..., **metrics)``.
+
+    Outside a trial ``hp.uniform(0, 1)`` gives the dimension's default and ``hp.report`` does
+    nothing, so the cell also runs as plain Python. The trial is found through a ContextVar
+    of the thread running it: parallel trials never see each other's reports.
+    """
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in DISTRIBUTIONS:
+            raise AttributeError(f"hp has no {name!r}; it has {', '.join(dir(self))}")
+        return lambda *args, **kwargs: DISTRIBUTIONS[name](*args, **kwargs).default
+
+    def __dir__(self) -> list[str]:
+        return [*DISTRIBUTIONS, "report", "should_stop", "trial"]
+
+    @property
+    def trial(self) -> Trial | None:
+        return _CURRENT.get()
+
+    def report(self, step: int | None = None, **metrics: Any) -> None:
+        """A learning-curve point for the running trial; raises TrialPruned when it should stop."""
+        trial = _CURRENT.get()
+        if trial is not None:
+            trial.report(step, **metrics)
+
+    def should_stop(self) -> bool:
+        trial = _CURRENT.get()
+        return trial is not None and trial.should_stop()
+
+
+hp = _HP()
+
+
+def _device(name: str) -> Any:
+    """``torch.device`` when the user already imported torch (never import it for them)."""
+    torch = sys.modules.get("torch")
+    return torch.device(name) if torch is not None else name
+
+
+class _CellObjective:
+    """Runs the compiled cell body once per trial in a shallow copy of the user's namespace."""
+
+    def __init__(self, code: Any, namespace: dict[str, Any], key: str) -> None:
+        self._code, self._namespace, self._key = code, namespace, key
+
+    def __call__(self, params: dict[str, Any], trial: Trial) -> Any:
+        namespace = dict(self._namespace)  # imports, data and functions visible; trial names stay here
+        namespace.update({PARAMS: dict(params), "hp": hp, "device": _device(trial.device)})
+        token = _CURRENT.set(trial)
+        try:
+            exec(self._code, namespace)  # the user's own cell, run as they asked
+        finally:
+            _CURRENT.reset(token)
+        if self._key not in namespace:
+            raise NameError(f"the cell ended without setting `{self._key}`, the metric to optimise")
+        return namespace[self._key]
+
+
+@dataclass
+class _Launch:
+    """A study started by the magic, with what is needed to (re)start it from the panel."""
+
+    study: Study
+    objective: _CellObjective
+    options: argparse.Namespace
+    dashboard: Any = None
+    background: bool = False  # later cells wait for it unless a frontend rendered its panel
+    pending: bool = False  # --edit: waiting for Start on the panel
+
+    def start(self) -> None:
+        """Start (or restart) a background search; "+10 trials" on an ended panel raised n_target."""
+        self.pending = False
+        if not self.study.running:
+            trials = max(self.options.trials, self.study.n_target)
+            self.study.optimize(self.objective, trials, parallel=self.options.parallel,
+                                timeout=self.options.timeout, background=True, progress=self.dashboard is None)
+
+    @property
+    def rendered(self) -> bool:
+        event = getattr(self.dashboard, "rendered", None)
+        return bool(event is not None and event.is_set())
+
+
+_STUDIES: dict[str, _Launch] = {}  # by name: studies this session launched, running or not
+
+
+def _dashboard_class() -> Any:
+    try:
+        from .ui import Dashboard
+    except ImportError:  # no widget panel (yet): fall back to the text progress bar
+        return None
+    return Dashboard
+
+
+def _in_kernel(shell: Any) -> bool:
+    return getattr(shell, "kernel", None) is not None
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, but got {text!r}")
+        return value
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert
+
+
+def _unquote(text: str) -> str:
+    """IPython splits magic arguments without removing quotes: `--name "my study"`."""
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def _storage(text: str) -> str | None:
+    return None if text.strip().lower() in ("none", ":memory:") else text
+
+
+def _best(study: Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no complete trial yet
+        return None
+
+
+def _summary(study: Study) -> str:
+    trials, best = study.trials, _best(study)
+    complete = sum(t.state is TrialState.COMPLETE for t in trials)
+    text = f"study {study.name!r}: {len(trials)} trials ({complete} complete)"
+    return text if best is None else text + f", best {study.target or 'value'}={best.value:.6g} with " \
+        f"{dict(best.params)}"
+
+
+def _block(study: Study) -> None:
+    """Wait for a background search; Ctrl-C pauses it (Study.wait) and says how to go on."""
+    try:
+        study.wait()
+    except KeyboardInterrupt:
+        print(f"study {study.name!r} is paused: `%hptune resume {study.name}` continues it, "
+              f"`%hptune stop {study.name}` ends it", file=sys.stderr)
+        raise
+
+
+def _wait_for_headless(info: Any = None) -> None:
+    """pre_run_cell: a later cell must see complete results when no frontend shows the panel."""
+    if re.match(r"\s*%hptune\s", getattr(info, "raw_cell", None) or ""):
+        return  # `%hptune stop NAME` must be able to reach a search it would otherwise wait for
+    for launch in list(_STUDIES.values()):
+        if launch.pending and not launch.rendered:
+            launch.start()  # --edit with no frontend to click Start: run the space as declared
+        if launch.background and launch.study.running and not launch.rendered:
+            try:
+                _block(launch.study)
+            except KeyboardInterrupt:
+                return  # the study is paused and the message printed; let the cell run
+
+
+def _check_options(args: argparse.Namespace, shell: Any) -> None:
+    """Everything about the options that can be refused before the cell is even parsed."""
+    if args.maximize is not None and args.minimize is not None:
+        raise UsageError("give --maximize or --minimize, not both")
+    if args.name is not None and not args.name.strip():
+        raise UsageError("--name must not be empty")
+    if args.output is not None and not args.output.isidentifier():
+        raise UsageError(f"-o needs a variable name, but got {args.output!r}")
+    if args.name in _STUDIES and _STUDIES[args.name].study.running:
+        raise UsageError(f"study {args.name!r} is still running; `%hptune stop {args.name}` first, "
+                         f"or wait for it, then re-run this cell to continue it")
+    if not _GPUS.match(args.gpus):
+        raise UsageError(f"--gpus must be auto, none or GPU indices like 0,1, but got {args.gpus!r}")
+    if args.gpus not in ("auto", "none") or args.per_gpu != 1 or args.executor != "thread":
+        raise UsageError("--gpus with indices, --per-gpu and --executor other than thread are not supported "
+                         "yet: trials run on CPU threads in this version (`--gpus auto` means CPU for now)")
+    if args.edit:
+        if args.wait:
+            raise UsageError("--edit waits for Start on the panel, and --wait would block the click: use one")
+        if not _in_kernel(shell) or _dashboard_class() is None:
+            raise UsageError("--edit needs the widget panel (hpwidgets.ui) in a notebook frontend")
+
+
+def _direction(args: argparse.Namespace, parsed: ParsedCell, line: str) -> tuple[dict[str, Any], str]:
+    """(Study direction keywords, the namespace key the objective returns)."""
+    flag = "maximize" if args.maximize is not None else "minimize"
+    named = getattr(args, flag)
+    if isinstance(named, str):
+        if not named.isidentifier() or named not in parsed.assigned:
+            raise UsageError(f"line 1: --{flag} {named}: the cell never sets a variable named {named!r}; "
+                             f"assign it (e.g. `{named} = evaluate(model)`) or name another variable")
+        return {flag: named}, named
+    if parsed.metric is None:
+        raise UsageError(f"line 1: %%hptune {line}: no metric: end the cell with the value to optimise "
+                         f"(e.g. `accuracy`) or pass --maximize NAME / --minimize NAME")
+    # A last expression that is a plain name labels the study's target like --maximize NAME would.
+    return {flag: parsed.metric if parsed.metric.isidentifier() else True}, LAST
+
+
+def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[str, Any]) -> Study:
+    try:
+        return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=_storage(args.storage),
+                     **direction)
+    except ImportError as error:
+        raise UsageError(f"--algo {args.algo} needs the package {error.name!r}: pip install {error.name}") from None
+    except ValueError as error:  # StorageError included: unwritable file, a conflicting stored study
+        raise UsageError(str(error)) from None
+
+
+_LINE = MagicArgumentParser(prog="%hptune", description="Manage studies: list, show, stop, resume, report.")
+_LINE.add_argument("command", choices=("list", "show", "stop", "resume", "report"))
+_LINE.add_argument("name", nargs="?", type=_unquote, help="the study's name (its --name)")
+_LINE.add_argument("--storage", type=_unquote, default="hptune.db", help="the SQLite file (default: hptune.db)")
+_LINE.add_argument("--path", type=_unquote, help="where `report` writes its HTML file (default: NAME.html)")
+
+
+@magics_class
+class HPTuneMagics(Magics):
+    @magic_arguments()
+    @argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
+    @argument("--trials", type=_positive(int), default=20, help="trials in total, resumed ones included")
+    @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
+    @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")
+    @argument("--name", type=_unquote, help="study name; re-running with the same name resumes it")
+    @argument("--storage", type=_unquote, default="hptune.db", help="SQLite file, or `none` to keep it in memory")
+    @argument("--seed", type=int, help="random seed, for reproducible suggestions")
+    @argument("--parallel", type=_positive(int), default=1, help="trials at once, on threads")
+    @argument("--timeout", type=_positive(float), help="stop starting trials after this many seconds")
+    @argument("--wait", action="store_true", help="block until the search ends")
+    @argument("--edit", action="store_true", help="show the sliders and wait for Start")
+    @argument("-o", dest="output", metavar="VAR", help="store the Study in variable VAR")
+    @argument("--gpus", default="auto", help="auto | none | 0,1 (GPU runner: not yet; CPU for now)")
+    @argument("--per-gpu", type=_positive(int), default=1, help="trials per GPU (GPU runner: not yet)")
+    @argument("--executor", default="thread", help="thread (process / dask://...: not yet)")
+    @line_cell_magic
+    def hptune(self, line: str, cell: str | None = None) -> None:
+        """Tune the hyperparameters the cell declares; each trial runs the cell body once.
+
+        Declare with ``lr = hp.loguniform(1e-4, 1e-1)`` or ``m = 0.1  # @hp uniform(0.01, 0.99)``
+        (distributions: uniform, loguniform, quniform, int, choice, budget). Inside the cell
+        ``hp.report(step=..., **metrics)`` and ``device`` are available. Line commands::
+
+            %hptune list [--storage F]         studies in the storage
+            %hptune show NAME                  the panel of a running or stored study
+            %hptune stop NAME | resume NAME    control a study running in this session
+            %hptune report NAME [--path P]     the HTML report
+        """
+        if cell is None:
+            self._command(line)
+        else:
+            self._tune(line, cell)
+
+    def _tune(self, line: str, cell: str) -> None:
+        args = parse_argstring(self.hptune, line)
+        _check_options(args, self.shell)
+        parsed = self._parse(line, cell)
+        direction, key = _direction(args, parsed, line)
+        launch = _Launch(_make_study(args, parsed, direction),
+                         _CellObjective(parsed.code, dict(self.shell.user_ns), key), args)
+        study = launch.study
+        if args.output:
+            self.shell.user_ns[args.output] = study
+        _STUDIES[study.name] = launch
+        launch.background = _in_kernel(self.shell) and not args.wait
+        if _in_kernel(self.shell):
+            launch.dashboard = _show_dashboard(study, launch.start, edit=args.edit)
+        if args.edit and launch.dashboard is not None:
+            launch.pending = True  # Start on the panel calls launch.start()
+            return
+        launch.start()
+        if not launch.background:
+            _block(study)
+            print(_summary(study))
+
+    def _parse(self, line: str, cell: str) -> ParsedCell:
+        """Parse with line numbers as the user sees them (the %%hptune line is line 1)."""
+        source = self.shell.input_transformer_manager.transform_cell(cell)  # `!cmd`, `%magic` lines
+        if len(source.splitlines()) != len(cell.splitlines()):
+            source = cell  # a transform that moved lines would misplace every error: use the raw text
+        filename = self.shell.compile.cache(f"%%hptune {line}\n{cell}", self.shell.execution_count)
+        try:
+            return parse(source, first_line=2, filename=filename)
+        except CellError as error:
+            raise UsageError(str(error)) from None
+
+    # --- line commands --------------------------------------------------------------------------
+    def _command(self, line: str) -> None:
+        args = _LINE.parse_argstring(line)
+        if args.command == "list":
+            print(_study_table(_storage(args.storage)))
+            return
+        if not args.name:
+            raise UsageError(f"`%hptune {args.command}` needs a study name, e.g. `%hptune {args.command} mnist`")
+        launch = _STUDIES.get(args.name)
+        if args.command in ("stop", "resume"):
+            _control(args.command, args.name, launch)
+            return
+        study = launch.study if launch else _stored_study(args.name, _storage(args.storage))
+        if args.command == "report":
+            _write_report(study, args.path or f"{study.name}.html")
+        elif _in_kernel(self.shell) and _dashboard_class() is not None:
+            board = _show_dashboard(study, launch.start if launch else None, edit=False)
+            if launch is not None and board is not None:
+                launch.dashboard = board  # re-attached: this panel now decides the headless wait
+        else:
+            print(_summary(study))
+
+
+def _show_dashboard(study: Study, on_start: Callable[[], None] | None, edit: bool) -> Any:
+    """The panel, shown; None without hpwidgets.ui or when it fails (the search goes on)."""
+    if (board_class := _dashboard_class()) is None:
+        return None
+    try:
+        board = board_class(study, on_start=on_start, edit=edit)
+        board.show()
+    except Exception as error:  # a broken panel must not cost the search
+        print(f"hpwidgets: the panel failed ({type(error).__name__}: {error}); showing a progress bar",
+              file=sys.stderr)
+        return None
+    return board
+
+
+def _control(command: str, name: str, launch: _Launch | None) -> None:
+    if launch is None or not launch.study.running:
+        raise UsageError(f"study {name!r} is not running in this session; re-run its %%hptune cell "
+                         f"(same --name) to continue it")
+    (launch.study.stop if command == "stop" else launch.study.resume)()
+
+
+def _stored_study(name: str, storage: str | None) -> Study:
+    if storage is None or not os.path.exists(storage):
+        raise UsageError(f"no study named {name!r} in this session, and no storage file {storage!r}")
+    from . import load_study
+    try:
+        return load_study(name, storage)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _write_report(study: Study, path: str) -> None:
+    report = getattr(study, "report", None)
+    if not callable(report):
+        raise UsageError("`%hptune report` is not available yet: this version has no HTML report")
+    report(path)
+    print(f"wrote {path}")
+
+
+def _study_table(storage: str | None) -> str:
+    """name, trials, best, algo, direction, status: stored studies plus in-memory ones."""
+    rows: dict[str, list[str]] = {}
+    if storage is not None and os.path.exists(storage):
+        from .store import Store
+        store = Store(storage)
+        try:
+            for s in store.list_studies():
+                best = "-" if s.best_value is None else f"{s.best_value:.6g}"
+                rows[s.name] = [s.name, str(s.n_trials), best, s.algo, s.direction, ""]
+        finally:
+            store.close()
+    here = None if storage is None else Path(os.path.abspath(storage))
+    for name, launch in _STUDIES.items():
+        study = launch.study
+        if (study.store.path if study.store else None) != here:
+            continue
+        status = "paused" if study.running and study.paused else "running" if study.running else ""
+        if name not in rows:
+            best = _best(study)
+            rows[name] = [name, str(len(study.trials)), "-" if best is None else f"{best.value:.6g}",
+                          study.algorithm.name, study.direction, ""]
+        rows[name][5] = status
+    if not rows:
+        return f"no studies in {storage or 'memory'}"
+    table = [["name", "trials", "best", "algo", "direction", "status"], *rows.values()]
+    widths = [max(len(row[i]) for row in table) for i in range(6)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """Register the magics, the headless-wait hook, and ``hp`` (unless the user has their own)."""
+    ip.register_magics(HPTuneMagics)
+    unload_ipython_extension(ip)  # %reload_ext: never two hooks
+    ip.events.register("pre_run_cell", _wait_for_headless)
+    if "hp" not in ip.user_ns:  # helpers in other cells may call hp.report(); never shadow hyperopt's hp
+        ip.push({"hp": hp}, interactive=False)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    if _wait_for_headless in ip.events.callbacks.get("pre_run_cell", []):
+        ip.events.unregister("pre_run_cell", _wait_for_headless)

@@ -1,0 +1,304 @@
+"""%%hptune / %hptune in a real InteractiveShell (terminal mode: every search blocks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+import hpwidgets as hw
+from hpwidgets.magic import hp, load_ipython_extension, unload_ipython_extension
+
+QUICK = "--algo random --seed 0 --trials 4"
+CELL = "x = hp.uniform(0, 1)\nm = 0.1  # @hp uniform(0.01, 0.99)\nacc = 1 - (x - 0.3) ** 2 + m\nacc\n"
+
+
+@pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.chdir(tmp_path)  # the default storage, hptune.db, lands in the test's own folder
+    shell = InteractiveShell.instance()
+    shell.reset(new_session=False)
+    load_ipython_extension(shell)
+    yield shell
+    for value in list(shell.user_ns.values()):
+        if isinstance(value, hw.Study) and value.running:
+            value.stop()
+            value.wait()
+    unload_ipython_extension(shell)
+
+
+def tune(ip: InteractiveShell, line: str, cell: str = CELL) -> hw.Study:
+    ip.run_cell_magic("hptune", f"{line} -o st", cell)
+    return ip.user_ns["st"]
+
+
+def start_in_thread(ip: InteractiveShell, line: str, cell: str) -> tuple[threading.Thread, hw.Study]:
+    """A blocking %%hptune on another thread, so this one can stop or resume it."""
+    thread = threading.Thread(target=ip.run_cell_magic, args=("hptune", f"{line} -o slow", cell), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not ("slow" in ip.user_ns and len(ip.user_ns["slow"].trials) >= 1):
+        assert time.monotonic() < deadline, "the study never finished a trial"
+        time.sleep(0.01)
+    return thread, ip.user_ns["slow"]
+
+
+def test_both_declaration_forms_are_searched(ip: InteractiveShell) -> None:
+    study = tune(ip, f"{QUICK} --maximize acc")
+    assert len(study.trials) == 4 and all(t.state is hw.TrialState.COMPLETE for t in study.trials)
+    assert study.space == hw.SearchSpace({"x": hw.uniform(0, 1), "m": hw.uniform(0.01, 0.99)})
+    assert len({t.params["m"] for t in study.trials}) == 4  # the Colab default 0.1 is replaced per trial
+    assert study.maximize and study.target == "acc"
+    assert study.best_value == max(t.value for t in study.trials)
+
+
+def test_load_ext_registers_the_magics() -> None:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "hpwidgets")
+    assert shell.find_cell_magic("hptune") is not None and shell.find_line_magic("hptune") is not None
+
+
+def test_default_metric_is_the_last_expression_minimised(ip: InteractiveShell) -> None:
+    study = tune(ip, QUICK, "x = hp.uniform(-1, 1)\n(x - 0.3) ** 2")
+    assert not study.maximize and study.target is None
+    assert study.best_value == min((t.params["x"] - 0.3) ** 2 for t in study.trials)
+
+
+def test_maximize_alone_uses_the_last_expression_and_its_name(ip: InteractiveShell) -> None:
+    study = tune(ip, f"{QUICK} --maximize")
+    assert study.maximize and study.target == "acc"
+
+
+def test_minimize_names_a_variable(ip: InteractiveShell) -> None:
+    study = tune(ip, f"{QUICK} --minimize loss", "x = hp.uniform(0, 1)\nloss = x ** 2\n")
+    assert not study.maximize and study.target == "loss"
+    assert study.best_value == min(t.params["x"] ** 2 for t in study.trials)
+
+
+def test_trials_see_user_data_and_functions_but_do_not_leak(ip: InteractiveShell) -> None:
+    ip.run_cell("DATA = [1, 2, 3]\nSEEN = []\ndef score(x):\n    return x * len(DATA)\n")
+    cell = "x = hp.uniform(0, 1)\nsecret = 42\nDATA = None\nSEEN.append(str(device))\nscore(x)\n"
+    study = tune(ip, QUICK, cell)
+    assert all(t.state is hw.TrialState.COMPLETE for t in study.trials)
+    assert "secret" not in ip.user_ns and "x" not in ip.user_ns
+    assert ip.user_ns["DATA"] == [1, 2, 3]  # rebinding a name in a trial does not reach the user
+    assert ip.user_ns["SEEN"] == ["cpu"] * 4  # a shallow copy: the user's objects are shared
+
+
+def test_hp_report_goes_to_the_right_trial_when_parallel(ip: InteractiveShell) -> None:
+    cell = ("x = hp.uniform(0, 1)\nimport time\nfor step in range(3):\n"
+            "    time.sleep(0.01)\n    hp.report(step=step, seen=x)\nx\n")
+    study = tune(ip, "--algo random --seed 1 --trials 6 --parallel 3", cell)
+    for trial in study.trials:
+        assert [r.step for r in trial.reports] == [0, 1, 2]
+        assert {r.metrics["seen"] for r in trial.reports} == {trial.params["x"]}
+
+
+def test_failing_trial_is_marked_fail_and_the_search_goes_on(ip: InteractiveShell) -> None:
+    cell = "x = hp.uniform(0, 1)\nif x > 0.5:\n    raise ValueError('too big')\nx\n"
+    study = tune(ip, "--algo random --seed 0 --trials 8", cell)
+    states = {t.state for t in study.trials}
+    assert len(study.trials) == 8 and states == {hw.TrialState.FAIL, hw.TrialState.COMPLETE}
+    failed = next(t for t in study.trials if t.state is hw.TrialState.FAIL)
+    assert "too big" in failed.error and "line 4" in failed.error  # the %%hptune line is line 1
+
+
+def test_metric_missing_at_run_time_fails_that_trial(ip: InteractiveShell) -> None:
+    study = tune(ip, f"{QUICK} --maximize acc", "x = hp.uniform(0, 1)\nif x > 2:\n    acc = x\n")
+    assert {t.state for t in study.trials} == {hw.TrialState.FAIL}
+    assert "`acc`" in study.trials[0].error
+
+
+def test_name_and_storage_persist_and_rerun_resumes(ip: InteractiveShell, tmp_path: Path) -> None:
+    first = tune(ip, "--algo random --seed 0 --trials 3 --name res --storage runs.db")
+    assert (tmp_path / "runs.db").exists() and first.name == "res"
+    second = tune(ip, "--algo random --seed 0 --trials 5 --name res --storage runs.db")
+    assert [t.number for t in second.trials] == [0, 1, 2, 3, 4]
+    assert [dict(t.params) for t in second.trials[:3]] == [dict(t.params) for t in first.trials]
+
+
+def test_default_storage_is_hptune_db_in_the_cwd(ip: InteractiveShell, tmp_path: Path) -> None:
+    tune(ip, QUICK)
+    assert (tmp_path / "hptune.db").exists()
+
+
+def test_storage_none_keeps_the_study_in_memory(ip: InteractiveShell, tmp_path: Path) -> None:
+    study = tune(ip, f"{QUICK} --storage none")
+    assert study.store is None and not (tmp_path / "hptune.db").exists()
+
+
+def test_seed_makes_the_search_reproducible(ip: InteractiveShell) -> None:
+    first = [dict(t.params) for t in tune(ip, f"{QUICK} --storage none --seed 7").trials]
+    assert first == [dict(t.params) for t in tune(ip, f"{QUICK} --storage none --seed 7").trials]
+
+
+def test_wait_returns_a_finished_study(ip: InteractiveShell) -> None:
+    study = tune(ip, f"{QUICK} --wait")
+    assert not study.running and len(study.trials) == 4 and study.finish_reason == "complete"
+
+
+def test_timeout_stops_starting_trials(ip: InteractiveShell) -> None:
+    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.05)\nx\n"
+    study = tune(ip, "--algo random --trials 1000 --timeout 0.3 --storage none", cell)
+    assert study.finish_reason == "timeout" and 1 <= len(study.trials) < 50
+
+
+@pytest.mark.parametrize("algo", ["tpe", "gp", "hyperband"])
+def test_every_algorithm_runs_a_cell(ip: InteractiveShell, algo: str) -> None:
+    cell = ("x = hp.uniform(0, 1)\nepochs = hp.budget(1, 9)\nfor e in range(epochs):\n"
+            "    hp.report(step=e, acc=x * (e + 1) / 9)\nacc = x\n")
+    study = tune(ip, f"--algo {algo} --seed 0 --trials 3 --maximize acc --storage none", cell)
+    assert len(study.trials) == 3 and study.algorithm.name == algo
+
+
+def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    tune(ip, f"{QUICK} --name summ --maximize acc")
+    assert "study 'summ': 4 trials (4 complete), best acc=" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("line", "cell", "message"), [
+    ("", "x = 1\nlr = hp.lognormal(1e-4, 1e-1)\nlr", r"^line 3: hp\.lognormal\(1e-4, 1e-1\): unknown distribution"),
+    ("", "lr = hp.uniform(5, 1)\nlr", r"^line 2: hp\.uniform\(5, 1\): `low < high` must hold, but got low=5, high=1"),
+    ("", "lr = hp.uniform(low, 1)\nlr", r"^line 2: .*must be literals.*`low`"),
+    ("", "a = hp.uniform(0, 1)\na = hp.int(1, 3)\na", r"^line 3: .*already declared on line 2"),
+    ("", "a = hp.uniform(0, 1\na", r"^line 2: .*invalid Python"),
+    ("", "m = 0.1  # @hp uniform(1, 0)\nm", r"^line 2: uniform\(1, 0\): `low < high`"),
+    ("", "y = 2\ny", r"^line 2: y = 2: no hyperparameters"),
+    ("", "x = hp.uniform(0, 1)\ny = x", r"^line 1: .*no metric"),
+    ("--maximize acc", "x = hp.uniform(0, 1)\nx", r"^line 1: --maximize acc: the cell never sets .*'acc'"),
+    ("--maximize a --minimize b", CELL, "not both"),
+    ("--bogus", CELL, "unrecognized arguments: --bogus"),
+    ("--trials 0", CELL, "--trials: must be a positive int"),
+    ("--trials x", CELL, "--trials: must be a positive int"),
+    ("--parallel -1", CELL, "--parallel"),
+    ("--timeout 0", CELL, "--timeout: must be a positive float"),
+    ("--algo sa", CELL, "invalid choice: 'sa'"),
+    ("--gpus 0,1", CELL, "not supported yet"),
+    ("--gpus many", CELL, "--gpus must be auto, none or GPU indices"),
+    ("--per-gpu 2", CELL, "not supported yet"),
+    ("--executor dask://h:8786", CELL, "not supported yet"),
+    ("--edit", CELL, "--edit needs the widget panel"),
+    ("--edit --wait", CELL, "use one"),
+    ("--name ''", CELL, "--name must not be empty"),
+    ("-o 1x", CELL, "-o needs a variable name"),
+])
+def test_bad_input_raises_usage_error_and_starts_nothing(ip: InteractiveShell, tmp_path: Path, line: str,
+                                                         cell: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        ip.run_cell_magic("hptune", f"--maximize acc {line}" if line == "--bogus" else line, cell)
+    assert not (tmp_path / "hptune.db").exists()
+
+
+def test_usage_error_in_run_cell_shows_no_traceback(ip: InteractiveShell,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    result = ip.run_cell("%%hptune\nlr = hp.lognormal(1, 2)\nlr")
+    out = capsys.readouterr()
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "UsageError: line 2: hp.lognormal(1, 2): unknown distribution" in out.err + out.out
+    assert "Traceback" not in out.err + out.out
+
+
+def test_conflicting_stored_direction_is_a_usage_error(ip: InteractiveShell) -> None:
+    tune(ip, f"{QUICK} --name dir --maximize acc")
+    with pytest.raises(UsageError, match="direction"):
+        ip.run_cell_magic("hptune", f"{QUICK} --name dir --minimize acc", CELL)
+
+
+def test_help_shows_the_options_and_line_commands(ip: InteractiveShell) -> None:
+    doc = ip.find_cell_magic("hptune").__doc__
+    for option in ("--algo", "--trials", "--maximize", "--wait", "--edit", "-o VAR", "%hptune list", "stop NAME"):
+        assert option in doc
+
+
+def test_hp_outside_a_trial_gives_defaults_and_ignores_reports(ip: InteractiveShell) -> None:
+    assert ip.user_ns["hp"] is hp
+    assert hp.uniform(0, 1) == 0.5 and hp.choice(16, 32) == 16 and hp.budget(1, 27) == 27
+    assert hp.report(step=0, acc=1.0) is None and hp.trial is None and not hp.should_stop()
+    with pytest.raises(AttributeError, match="lognormal"):
+        hp.lognormal(1, 2)
+
+
+def test_list_shows_stored_studies(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    tune(ip, f"{QUICK} --name listed --maximize acc")
+    capsys.readouterr()
+    ip.run_line_magic("hptune", "list")
+    header, row = capsys.readouterr().out.strip().splitlines()
+    assert header.split() == ["name", "trials", "best", "algo", "direction", "status"]
+    assert row.split()[:2] == ["listed", "4"] and row.split()[3:] == ["random", "maximize"]
+
+
+def test_list_without_storage_file_says_so(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_line_magic("hptune", "list --storage nowhere.db")
+    assert "no studies in nowhere.db" in capsys.readouterr().out
+
+
+def test_stop_ends_a_running_study(ip: InteractiveShell) -> None:
+    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.02)\nx\n"
+    thread, study = start_in_thread(ip, "--algo random --trials 500 --name slow1 --storage none", cell)
+    ip.run_line_magic("hptune", "stop slow1")
+    thread.join(10)
+    assert not thread.is_alive() and study.finish_reason == "stopped" and len(study.trials) < 500
+
+
+def test_resume_continues_a_paused_study(ip: InteractiveShell) -> None:
+    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.02)\nx\n"
+    thread, study = start_in_thread(ip, "--algo random --trials 500 --name slow2 --storage none", cell)
+    study.pause()
+    time.sleep(0.1)  # a trial that was running when paused finishes
+    paused_at = len(study.trials)
+    time.sleep(0.15)
+    assert len(study.trials) == paused_at and study.running
+    ip.run_line_magic("hptune", "resume slow2")
+    deadline = time.monotonic() + 10
+    while len(study.trials) <= paused_at:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    ip.run_line_magic("hptune", "stop slow2")
+    thread.join(10)
+
+
+def test_stop_and_resume_refuse_a_study_that_is_not_running(ip: InteractiveShell) -> None:
+    tune(ip, f"{QUICK} --name done")
+    for command in ("stop done", "resume done", "resume unknown"):
+        with pytest.raises(UsageError, match="re-run its %%hptune cell"):
+            ip.run_line_magic("hptune", command)
+
+
+def test_show_prints_a_stored_study_outside_a_notebook(ip: InteractiveShell,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    tune(ip, f"{QUICK} --name shown --storage shown.db --maximize acc")
+    capsys.readouterr()
+    ip.run_line_magic("hptune", "show shown --storage shown.db")
+    assert "study 'shown': 4 trials" in capsys.readouterr().out
+
+
+def test_show_unknown_study_is_a_usage_error(ip: InteractiveShell) -> None:
+    tune(ip, QUICK)
+    with pytest.raises(UsageError, match="no study named 'ghost'"):
+        ip.run_line_magic("hptune", "show ghost")
+    with pytest.raises(UsageError, match="no study named 'ghost'"):
+        ip.run_line_magic("hptune", "show ghost --storage missing.db")
+
+
+def test_report_writes_html_or_says_not_available(ip: InteractiveShell, tmp_path: Path) -> None:
+    study = tune(ip, f"{QUICK} --name rep")
+    if not callable(getattr(study, "report", None)):
+        with pytest.raises(UsageError, match="not available yet"):
+            ip.run_line_magic("hptune", "report rep")
+    else:
+        ip.run_line_magic("hptune", "report rep --path rep.html")
+        assert (tmp_path / "rep.html").exists()
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("", "required: command"), ("show", "needs a study name"), ("frobnicate x", "invalid choice"),
+])
+def test_bad_line_commands_are_usage_errors(ip: InteractiveShell, line: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        ip.run_line_magic("hptune", line)
