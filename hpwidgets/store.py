@@ -1,0 +1,503 @@
+"""SQLite persistence for studies and trials: one file, shared by threads and by processes.
+
+* WAL journal: readers never block the writer, so a dashboard can poll while trials finish.
+* ``synchronous=NORMAL``: in WAL mode a commit is in the -wal file (the OS page cache) when COMMIT
+  returns, so it survives the process being killed (SIGKILL, OOM killer, a restarted kernel); only
+  an OS crash or power loss can drop the last commits, never corrupting the file. FULL would pay an
+  fsync per commit for that rarer case.
+* Every write is one short ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front, so
+  ``MAX(number) + 1`` is atomic across processes and waiting writers are retried by the busy timeout.
+* One connection per Store behind a lock; other processes are kept in order by SQLite's file locks.
+* A file that is not ours (corrupted, or another application's database) is inspected before anything
+  is written to it and refused, left byte-for-byte untouched. A new file is built beside its path and
+  hard-linked into place, so nobody ever sees it without its tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import stat
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .space import Dimension, SearchSpace
+from .trial import FrozenTrial, Report, TrialState
+
+APPLICATION = "hpwidgets"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0  # another notebook may hold the write lock while it commits a batch
+_DIRECTIONS = ("minimize", "maximize")
+_INTERRUPTED = "interrupted: the process running this trial ended (pid {pid})"
+
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        direction TEXT NOT NULL CHECK (direction IN ('minimize', 'maximize')), target TEXT, algo TEXT NOT NULL,
+        space_json TEXT NOT NULL, created_at REAL NOT NULL, schema_version INTEGER NOT NULL)""",
+    """CREATE TABLE trials (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies (id),
+        number INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN ('RUNNING', 'COMPLETE', 'PRUNED', 'FAIL')),
+        value REAL, metrics_json TEXT NOT NULL, error TEXT, started_at REAL, finished_at REAL,
+        device TEXT NOT NULL, host TEXT, pid INTEGER, UNIQUE (study_id, number))""",
+    """CREATE TABLE params (trial_id INTEGER NOT NULL REFERENCES trials (id), name TEXT NOT NULL,
+        value_json TEXT NOT NULL, PRIMARY KEY (trial_id, name))""",
+    # seq numbers the Report within its trial: steps may repeat, so they cannot order the curve.
+    """CREATE TABLE reports (trial_id INTEGER NOT NULL REFERENCES trials (id), seq INTEGER NOT NULL,
+        step INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (trial_id, seq, name))""",
+)
+_TABLES = frozenset({"meta", "studies", "trials", "params", "reports"})
+_STUDY_COLUMNS = "id, name, direction, target, algo, space_json, created_at"
+_UPSERT_TRIAL = """
+    INSERT INTO trials (study_id, number, state, value, metrics_json, error, started_at, finished_at, device, host, pid)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (study_id, number) DO UPDATE SET
+        state = excluded.state, value = excluded.value, metrics_json = excluded.metrics_json,
+        error = excluded.error, started_at = COALESCE(excluded.started_at, trials.started_at),
+        finished_at = excluded.finished_at, device = excluded.device"""
+_SUMMARIES = """
+    SELECT s.name, s.direction, s.target, s.algo, s.created_at, COUNT(t.id),
+           COALESCE(SUM(t.state = 'COMPLETE'), 0),
+           MIN(CASE WHEN t.state = 'COMPLETE' THEN t.value END),
+           MAX(CASE WHEN t.state = 'COMPLETE' THEN t.value END)
+    FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id
+    GROUP BY s.id ORDER BY s.created_at, s.id"""
+
+
+class StorageError(ValueError):
+    """The store cannot be used: unwritable, corrupted, foreign, closed, or a conflicting study."""
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    name: str
+    direction: str
+    target: str | None
+    algo: str
+    space: SearchSpace
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    name: str
+    direction: str
+    target: str | None
+    algo: str
+    n_trials: int
+    n_complete: int
+    best_value: float | None
+    created_at: float
+
+
+# Stores open in this process; a forked child must not reuse its parent's SQLite handles.
+_OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+_INHERITED: list[sqlite3.Connection] = []  # kept open: SQLite forbids using, even closing, them after fork()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_OPEN_STORES):
+        store._forget_connection()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class Store:
+    """Studies and their trials in one SQLite file; see the module docstring for the guarantees."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))  # notebooks may chdir later
+        _check_location(self.path)
+        _create_new(self.path)
+        self._lock = threading.RLock()
+        self._closed = False
+        self._conn: sqlite3.Connection | None = self._connect(inspect_first=True)
+        try:
+            self._initialise()
+        except BaseException:
+            self.close()
+            raise
+        _OPEN_STORES.add(self)
+
+    # --- connection and transactions ------------------------------------------------------------
+    def _connect(self, *, inspect_first: bool = False) -> sqlite3.Connection:
+        conn = None
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)  # shared by threads, guarded by self._lock
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if inspect_first:
+                self._inspect(conn)  # before the WAL switch, which would rewrite a foreign file's header
+            conn.execute("PRAGMA journal_mode = WAL")  # no-op when the file is already in WAL mode
+            conn.execute("PRAGMA synchronous = NORMAL")  # see the module docstring
+            conn.execute("PRAGMA foreign_keys = ON")
+            return conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._failed("open the store", exc) from exc
+            raise
+
+    def _inspect(self, conn: sqlite3.Connection) -> bool:
+        """True for an empty database (ours to fill); raises for a corrupted, foreign or newer one."""
+        try:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path} is not a readable SQLite database ({exc}); it may be corrupted. "
+                               "It was left untouched: pass a different path") from exc
+        names = {n for n in names if not n.startswith("sqlite_")}
+        if not names:
+            return True
+        meta = _read_meta(conn) if "meta" in names else {}
+        if meta.get("application") != APPLICATION:
+            raise StorageError(f"{self.path} is an SQLite database but not an hpwidgets store (it holds "
+                               f"{', '.join(sorted(names))}); it was left untouched: pass a different path")
+        version = int(meta.get("schema_version", "0"))
+        if version > SCHEMA_VERSION:
+            raise StorageError(f"{self.path} was written by a newer hpwidgets (store schema {version}); this "
+                               f"version reads schema {SCHEMA_VERSION}: upgrade hpwidgets to open it")
+        missing = sorted(_TABLES - names)
+        if missing:
+            raise StorageError(f"{self.path} is an hpwidgets store with missing tables {missing}; it is damaged")
+        return False
+
+    def _initialise(self) -> None:
+        # BEGIN IMMEDIATE is also the write probe: a read-only database fails here, at construction.
+        with self._transaction("initialise the store", write=True) as conn:
+            if self._inspect(conn):  # an empty file, or a file system without hard links (see _create_new)
+                _create_schema(conn)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(f"the store {self.path} is closed")
+        if self._conn is None:  # first use after a fork
+            self._conn = self._connect()
+        return self._conn
+
+    def _forget_connection(self) -> None:
+        """Called in a forked child: the parent's lock may be held by a thread that no longer exists."""
+        self._lock = threading.RLock()
+        if self._conn is not None:
+            _INHERITED.append(self._conn)
+            self._conn = None
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction; reads use one too, so several queries see a single snapshot."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._failed(action, exc) from exc
+                raise
+
+    def _failed(self, action: str, exc: sqlite3.Error) -> StorageError:
+        return StorageError(f"could not {action} in {self.path}: {exc}")
+
+    def _require_study(self, conn: sqlite3.Connection, study_id: int) -> None:
+        if conn.execute("SELECT 1 FROM studies WHERE id = ?", (study_id,)).fetchone() is None:
+            raise StorageError(f"there is no study with id {study_id!r} in {self.path} (was it deleted?)")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()  # the last connection checkpoints the WAL into the main file
+            self._conn, self._closed = None, True
+        _OPEN_STORES.discard(self)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # --- studies ---------------------------------------------------------------------------------
+    def open_study(self, name: str, *, direction: str, space: SearchSpace | Mapping[str, Dimension],
+                   target: str | None = None, algo: str = "tpe") -> StudyRecord:
+        """Create the study, or return the stored one (its stored space wins; see update_space)."""
+        _check_study_args(name, direction, target, algo)
+        space = SearchSpace.coerce(space)
+        with self._transaction(f"open study {name!r}", write=True) as conn:
+            row = conn.execute(f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO studies (name, direction, target, algo, space_json, created_at, "
+                             "schema_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (name, direction, target, algo, space.to_json(), time.time(), SCHEMA_VERSION))
+                row = conn.execute(f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name = ?", (name,)).fetchone()
+        record = _study_record(row)
+        if (record.direction, record.target) != (direction, target):
+            raise StorageError(
+                f"study {name!r} in {self.path} was created with direction={record.direction!r}, "
+                f"target={record.target!r}, but is now opened with direction={direction!r}, target={target!r}; "
+                f"use another study name, or delete_study({name!r}) first")
+        return record
+
+    def get_study(self, name: str) -> StudyRecord | None:
+        with self._transaction(f"read study {name!r}", write=False) as conn:
+            row = conn.execute(f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _study_record(row)
+
+    def list_studies(self) -> list[StudySummary]:
+        with self._transaction("list studies", write=False) as conn:
+            rows = conn.execute(_SUMMARIES).fetchall()
+        return [StudySummary(name, direction, target, algo, n_trials, n_complete,
+                             best_max if direction == "maximize" else best_min, created_at)
+                for name, direction, target, algo, created_at, n_trials, n_complete, best_min, best_max in rows]
+
+    def update_space(self, study_id: int, space: SearchSpace | Mapping[str, Dimension]) -> None:
+        space_json = SearchSpace.coerce(space).to_json()
+        with self._transaction("update the search space", write=True) as conn:
+            self._require_study(conn, study_id)
+            conn.execute("UPDATE studies SET space_json = ? WHERE id = ?", (space_json, study_id))
+
+    def delete_study(self, name: str) -> bool:
+        """Delete a study and all its trials; False when there was no such study."""
+        with self._transaction(f"delete study {name!r}", write=True) as conn:
+            row = conn.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return False
+            trial_ids = "SELECT id FROM trials WHERE study_id = ?"
+            conn.execute(f"DELETE FROM reports WHERE trial_id IN ({trial_ids})", row)
+            conn.execute(f"DELETE FROM params WHERE trial_id IN ({trial_ids})", row)
+            conn.execute("DELETE FROM trials WHERE study_id = ?", row)
+            conn.execute("DELETE FROM studies WHERE id = ?", row)
+        return True
+
+    # --- trials ----------------------------------------------------------------------------------
+    def start_trial(self, study_id: int, params: Mapping[str, Any], device: str = "cpu") -> int:
+        """Insert a RUNNING row and return its number: the study's next free one, across processes."""
+        encoded = _encode_params(params)
+        with self._transaction("start a trial", write=True) as conn:
+            self._require_study(conn, study_id)
+            (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
+                                     (study_id,)).fetchone()
+            cursor = conn.execute(
+                "INSERT INTO trials (study_id, number, state, metrics_json, started_at, device, host, pid) "
+                "VALUES (?, ?, 'RUNNING', '{}', ?, ?, ?, ?)",
+                (study_id, number, time.time(), str(device), socket.gethostname(), os.getpid()))
+            conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
+                             [(cursor.lastrowid, name, value) for name, value in encoded])
+        return number
+
+    def finish_trial(self, study_id: int, trial: FrozenTrial) -> None:
+        """Record a finished trial in one transaction, committed on return; start_trial is optional."""
+        state = TrialState(trial.state)
+        if not state.finished:
+            raise ValueError(f"finish_trial needs a COMPLETE, PRUNED or FAIL trial, but trial {trial.number} "
+                             f"is {state.value}")
+        params = _encode_params(trial.params)
+        metrics = json.dumps({name: float(v) for name, v in trial.metrics.items()})
+        reports = [(seq, int(report.step), name, float(value))
+                   for seq, report in enumerate(trial.reports) for name, value in report.metrics.items()]
+        value = None if trial.value is None else float(trial.value)
+        row = (study_id, int(trial.number), state.value, value, metrics, trial.error, trial.started_at,
+               trial.finished_at, str(trial.device), socket.gethostname(), os.getpid())
+        with self._transaction(f"save trial {trial.number}", write=True) as conn:
+            self._require_study(conn, study_id)
+            conn.execute(_UPSERT_TRIAL, row)
+            (trial_id,) = conn.execute("SELECT id FROM trials WHERE study_id = ? AND number = ?",
+                                       (study_id, int(trial.number))).fetchone()
+            conn.execute("DELETE FROM params WHERE trial_id = ?", (trial_id,))
+            conn.execute("DELETE FROM reports WHERE trial_id = ?", (trial_id,))
+            conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
+                             [(trial_id, name, encoded) for name, encoded in params])
+            conn.executemany("INSERT INTO reports (trial_id, seq, step, name, value) VALUES (?, ?, ?, ?, ?)",
+                             [(trial_id, *report) for report in reports])
+
+    def load_trials(self, study_id: int) -> list[FrozenTrial]:
+        """Every trial of the study, RUNNING ones included, ordered by number: one query per table."""
+        of_study = "JOIN trials AS t ON t.id = x.trial_id WHERE t.study_id = ?"
+        with self._transaction("load trials", write=False) as conn:
+            self._require_study(conn, study_id)
+            trials = conn.execute("SELECT id, number, state, value, metrics_json, error, started_at, finished_at, "
+                                  "device FROM trials WHERE study_id = ? ORDER BY number", (study_id,)).fetchall()
+            params = conn.execute(f"SELECT x.trial_id, x.name, x.value_json FROM params AS x {of_study} "
+                                  "ORDER BY x.rowid", (study_id,)).fetchall()
+            reports = conn.execute(f"SELECT x.trial_id, x.seq, x.step, x.name, x.value FROM reports AS x {of_study} "
+                                   "ORDER BY x.trial_id, x.seq, x.rowid", (study_id,)).fetchall()
+        return _build_trials(trials, params, reports)
+
+    def mark_interrupted(self, study_id: int) -> int:
+        """Fail this host's RUNNING rows whose process has ended (a killed kernel leaves them behind)."""
+        with self._transaction("mark interrupted trials", write=True) as conn:
+            self._require_study(conn, study_id)
+            rows = conn.execute("SELECT id, pid FROM trials WHERE study_id = ? AND state = 'RUNNING' AND host = ? "
+                                "AND pid IS NOT NULL AND pid != ?",
+                                (study_id, socket.gethostname(), os.getpid())).fetchall()
+            dead = [(trial_id, pid) for trial_id, pid in rows if not _pid_alive(pid)]
+            now = time.time()
+            conn.executemany("UPDATE trials SET state = 'FAIL', finished_at = ?, error = ? WHERE id = ?",
+                             [(now, _INTERRUPTED.format(pid=pid), trial_id) for trial_id, pid in dead])
+        return len(dead)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _check_location(path: Path) -> None:
+    """Refuse an unusable path now, with the OS reason, rather than at the first finished trial."""
+    if path.is_dir():
+        raise StorageError(f"cannot use {path} as a store: it is a directory, not a file")
+    parent = path.parent
+    try:
+        mode = os.stat(parent).st_mode
+    except FileNotFoundError:
+        raise StorageError(f"cannot create a store at {path}: the directory {parent} does not exist "
+                           "(create it first)") from None
+    except OSError as exc:
+        raise StorageError(f"cannot create a store at {path}: {parent}: {exc.strerror}") from None
+    if not stat.S_ISDIR(mode):
+        raise StorageError(f"cannot create a store at {path}: {parent} is not a directory")
+    try:  # a real write probe: permission bits lie (root, ACLs, read-only mounts)
+        fd, probe = tempfile.mkstemp(prefix=".hpwidgets-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StorageError(f"cannot write a store at {path}: the directory {parent} is not writable "
+                           f"({exc.strerror}); SQLite also needs it for the -wal and -shm files") from None
+    try:
+        os.close(os.open(path, os.O_RDWR))  # opens without changing a byte
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageError(f"cannot write the store {path}: {exc.strerror}") from None
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                     [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))])
+
+
+def _create_new(path: Path) -> None:
+    """Build a new store beside ``path`` and hard-link it into place, so that no reader (another
+    notebook, a dashboard polling the file) ever sees the file without its tables."""
+    if path.exists():
+        return
+    draft = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.new")  # SQLite's file mode
+    try:
+        conn = sqlite3.connect(draft, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")  # recorded in the header, so the linked file is WAL too
+            conn.execute("BEGIN IMMEDIATE")
+            _create_schema(conn)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()  # the last connection folds the -wal file into the draft and deletes it
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process created it first: use theirs
+    except (OSError, sqlite3.Error):
+        pass  # e.g. no hard links on this file system: Store._initialise creates the tables in place
+    finally:
+        with contextlib.suppress(OSError):
+            draft.unlink()
+
+
+def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    try:
+        return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    except sqlite3.Error:  # someone else's table called meta
+        return {}
+
+
+def _check_study_args(name: str, direction: str, target: str | None, algo: str) -> None:
+    if not (isinstance(name, str) and name and isinstance(algo, str) and isinstance(target, (str, type(None)))):
+        raise TypeError(f"name and algo must be strings and target None or a string, but got name={name!r}, "
+                        f"algo={algo!r}, target={target!r}")
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"`direction` must be 'minimize' or 'maximize', but got direction={direction!r}")
+
+
+def _study_record(row: tuple[Any, ...]) -> StudyRecord:
+    study_id, name, direction, target, algo, space_json, created_at = row
+    return StudyRecord(study_id, name, direction, target, algo, SearchSpace.from_json(space_json), created_at)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):  # numpy scalars become the Python values they stand for
+        return value.item()
+    raise TypeError(f"{value!r} ({type(value).__name__}) is not a JSON value")
+
+
+def _encode_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """JSON keeps each value's type: 16 stays int, 16.0 float, "16" str, True bool, None null."""
+    encoded = []
+    for name, value in params.items():
+        try:
+            encoded.append((str(name), json.dumps(value, default=_json_default)))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"parameter {name!r} cannot be stored: {exc}") from None
+    return encoded
+
+
+def _json_list(texts: list[str]) -> list[Any]:
+    """Decode many JSON texts with one parse: 50,000 separate json.loads calls cost far more."""
+    return json.loads("[" + ",".join(texts) + "]")
+
+
+def _build_trials(trials: list[tuple[Any, ...]], params: list[tuple[Any, ...]],
+                  reports: list[tuple[Any, ...]]) -> list[FrozenTrial]:
+    params_by_trial: dict[int, dict[str, Any]] = {}
+    for (trial_id, name, _), value in zip(params, _json_list([row[2] for row in params]), strict=True):
+        params_by_trial.setdefault(trial_id, {})[name] = value
+    reports_by_trial: dict[int, list[Report]] = {}
+    current, metrics = None, {}
+    for trial_id, seq, step, name, value in reports:
+        if (trial_id, seq) != current:  # rows of one Report are adjacent: ordered by trial, seq
+            current, metrics = (trial_id, seq), {}
+            reports_by_trial.setdefault(trial_id, []).append(Report(step, MappingProxyType(metrics)))
+        metrics[name] = value  # the proxy above sees this dict fill up
+    all_metrics = _json_list([row[4] for row in trials])
+    return [FrozenTrial(number=number, state=TrialState(state), params=params_by_trial.get(trial_id, {}),
+                        value=score, metrics=trial_metrics, reports=tuple(reports_by_trial.get(trial_id, ())),
+                        error=error, started_at=started_at, finished_at=finished_at, device=device)
+            for (trial_id, number, state, score, _, error, started_at, finished_at, device), trial_metrics
+            in zip(trials, all_metrics, strict=True)]
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists here; unsure answers say alive, so no live trial is failed."""
+    if pid <= 0:  # os.kill(0, ...) would address our own process group
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would *terminate* the process on Windows
+        return _windows_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by another user
+        pass
+    return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    import ctypes
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists
+    try:
+        code = ctypes.c_ulong()
+        ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        return not ok or code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
