@@ -32,17 +32,18 @@ def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimens
          minimize: Direction = None, seed: int | None = None, name: str | None = None,
          storage: str | os.PathLike | Store | None = "hptune.db", parallel: int = 1,
          timeout: float | None = None, max_failures: int | None = None, background: bool = False,
-         progress: bool = True) -> Study:
+         progress: bool = True, gpus: Any = None, per_gpu: int | str = 1, executor: Any = None) -> Study:
     """Create (or resume, by ``name`` in ``storage``) a study and run it to ``trials`` trials.
 
     ``objective(params)`` or ``objective(params, trial)`` returns a float or a dict of metrics;
     ``maximize="accuracy"`` / ``minimize="loss"`` names the target metric, ``maximize=True``
-    maximises a plain float. ``storage=None`` keeps the study in memory only.
+    maximises a plain float. ``storage=None`` keeps the study in memory only. ``gpus``, ``per_gpu``
+    and ``executor`` choose where trials run (see ``Study.optimize``).
     """
     study = Study(name, space, algo, maximize=maximize, minimize=minimize, seed=seed, storage=storage,
                   max_failures=max_failures)
     study.optimize(objective, trials, parallel=parallel, timeout=timeout, background=background,
-                   progress=progress)
+                   progress=progress, gpus=gpus, per_gpu=per_gpu, executor=executor)
     return study
 
 
@@ -60,15 +61,32 @@ def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
     return Study(name, record.space, algo or record.algo, storage=store, **direction)
 
 
+_LAZY_MODULES = ("data", "datasets", "devices")  # data helpers import torch / scikit-learn on use
+
+
+def __getattr__(name: str) -> Any:
+    """``hw.data`` and ``hw.datasets`` load on first use, so ``import hpwidgets`` stays light."""
+    if name in _LAZY_MODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext hpwidgets``: imported lazily so ``import hpwidgets`` stays light."""
     from .magic import load_ipython_extension as load
     load(ipython)
 
 
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext hpwidgets`` / ``%reload_ext``: remove the magic's hooks."""
+    from .magic import unload_ipython_extension as unload
+    unload(ipython)
+
+
 __all__ = [
     "ALGORITHMS", "Algorithm", "Budget", "Choice", "Dimension", "Float", "FrozenTrial", "Int", "SearchSpace",
     "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned", "TrialReported", "TrialStarted",
-    "TrialState", "budget", "choice", "int", "load_study", "loguniform", "make_algorithm", "quniform",
-    "tune", "uniform",
+    "TrialState", "budget", "choice", "data", "datasets", "int", "load_study", "loguniform", "make_algorithm",
+    "quniform", "tune", "uniform",
 ]

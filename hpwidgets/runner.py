@@ -1,46 +1,96 @@
-"""Runners execute trials: inline (one at a time, in the driving thread) or on a thread pool.
+"""Runners execute trials: inline, on threads, in worker processes, or on a Dask cluster.
 
-A runner owns *slots*: each slot is a device string ("cpu", "cuda:0", ...). A job is given
-the device of the slot it runs on, and the slot is free again when the job returns, so no
-two running trials ever share a slot.
+A runner owns *slots* (``devices.SlotPool``): each slot is a place on a device ("cpu",
+"cuda:0", ...). A job is given the device of the slot it runs on and the slot is free again
+when the job returns, so no two running trials ever share a slot. ``execute`` runs one trial
+for the study and feeds back what it learns: a CUDA out-of-memory drops that device's
+concurrency by one, and ``per_gpu="auto"`` sizes a GPU from its first trial's peak memory.
+
+Remote runners (processes, Dask) keep one local thread per slot that waits for the remote
+result, so slots, back-pressure and the study's bookkeeping are the same as for threads; only
+the study writes the store. Remote trials cannot be pruned mid-way: their reports reach the
+study (and the algorithm) when they finish.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from . import workers
+from .devices import (
+    AUTO_MAX_PER_GPU,
+    GpuInfo,
+    GpuSpec,
+    PerGpu,
+    SlotPool,
+    auto_per_gpu,
+    cpu_threads_per_trial,
+    plan_slots,
+)
+from .trial import FrozenTrial, PruneHook, Trial, TrialState
 
 Job = Callable[[str], None]
+Executor = str | Any | None  # None | "threads" | "processes" | "dask://host:port" | distributed.Client
 
 
 class Runner:
-    """Runs jobs on a fixed list of device slots; ``submit`` blocks while every slot is busy."""
+    """Runs jobs on device slots; ``submit`` blocks while every slot is busy."""
 
-    def __init__(self, slots: Sequence[str]) -> None:
-        if not slots:
+    def __init__(self, slots: Sequence[str] | Mapping[str, int] | SlotPool, *, autosize: bool = False,
+                 threads: int | None = None) -> None:
+        if isinstance(slots, SlotPool):
+            self.pool = slots
+        elif isinstance(slots, Mapping):
+            self.pool = SlotPool(slots)
+        elif not slots:
             raise ValueError("a runner needs at least one slot, but got none")
-        self.slots = list(slots)
-        self._free: queue.SimpleQueue[str] = queue.SimpleQueue()
-        for slot in self.slots:
-            self._free.put(slot)
+        else:
+            self.pool = SlotPool.from_slots(slots)
+        self.threads = threads  # torch threads per CPU trial (None: leave torch's default)
+        self._to_measure = {d for d in self.pool.devices if d != "cpu"} if autosize else set()
+
+    @property
+    def slots(self) -> list[str]:
+        """One device string per slot, as the capacity stands now."""
+        return [d for d in self.pool.devices for _ in range(self.pool.capacity_of(d))]
 
     @property
     def capacity(self) -> int:
-        return len(self.slots)
+        return self.pool.capacity
 
     def submit(self, job: Job) -> None:
         raise NotImplementedError
 
     def shutdown(self) -> None:
-        """Wait for every submitted job to return."""
+        """Wait for every submitted job to return (safe to call twice)."""
 
-    def _take_slot(self) -> str:
-        return self._free.get()
+    def execute(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
+                on_report: PruneHook | None = None, stopping: Callable[[], bool] | None = None) -> FrozenTrial:
+        """Run one trial on ``device`` and adapt the slots to what happened."""
+        measure = device in self._to_measure
+        outcome = self._run(call, number, params, device, target=target, on_report=on_report,
+                            stopping=stopping, measure=measure)
+        self._learn(device, outcome)
+        return outcome.trial
 
-    def _give_back(self, slot: str) -> None:
-        self._free.put(slot)
+    def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
+             on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
+        return workers.run_trial(call, number, params, device, target=target, on_report=on_report,
+                                 stopping=stopping, measure=measure, threads=self.threads)
+
+    def _learn(self, device: str, outcome: workers.Outcome) -> None:
+        if device not in self.pool.devices:
+            return
+        if outcome.out_of_memory:
+            self.pool.shrink(device)
+            self._to_measure.discard(device)  # an OOM says enough about what fits
+        elif outcome.peak_bytes is not None and outcome.free_bytes is not None:
+            self.pool.resize(device, auto_per_gpu(outcome.free_bytes, outcome.peak_bytes))
+            self._to_measure.discard(device)
 
 
 class InlineRunner(Runner):
@@ -50,42 +100,150 @@ class InlineRunner(Runner):
         super().__init__([device])
 
     def submit(self, job: Job) -> None:
-        slot = self._take_slot()
+        slot = self.pool.acquire()
         try:
-            job(slot)
+            job(slot.device)
         finally:
-            self._give_back(slot)
+            self.pool.release(slot)
 
 
 class ThreadRunner(Runner):
     """Parallel trials on threads: the default for notebook cells and unpicklable objectives."""
 
-    def __init__(self, slots: Sequence[str]) -> None:
-        super().__init__(slots)
-        self._pool = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="hpwidgets-trial")
-        self._pending = threading.Semaphore(len(self.slots))
+    def __init__(self, slots: Sequence[str] | Mapping[str, int] | SlotPool, *, autosize: bool = False,
+                 threads: int | None = None) -> None:
+        super().__init__(slots, autosize=autosize, threads=threads)
+        # Threads start lazily, so room for every slot "auto" may open costs nothing up front.
+        most = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
+        self._threads = ThreadPoolExecutor(max_workers=max(most, self.pool.capacity),
+                                           thread_name_prefix="hpwidgets-trial")
 
     def submit(self, job: Job) -> None:
-        self._pending.acquire()  # back-pressure: never queue more jobs than slots
-        slot = self._take_slot()
+        slot = self.pool.acquire()  # back-pressure: blocks while every slot is busy
 
         def run() -> None:
             try:
-                job(slot)
+                job(slot.device)
             finally:
-                self._give_back(slot)
-                self._pending.release()
+                self.pool.release(slot)
 
-        self._pool.submit(run)
+        self._threads.submit(run)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._threads.shutdown(wait=True)
 
 
-def make_runner(parallel: int, devices: Sequence[str] | None = None) -> Runner:
-    """``parallel`` slots spread over ``devices`` (default: the CPU)."""
+def replay_reports(outcome: workers.Outcome, params: Mapping[str, Any], on_report: PruneHook | None) -> None:
+    """Give a remote trial's reports to the study (events, Hyperband's rungs) once it is back."""
+    if on_report is None:
+        return
+    proxy = Trial(outcome.trial.number, params, device=outcome.trial.device)
+    for report in outcome.trial.reports:
+        on_report(proxy, report.step, report.metrics)  # too late to prune: the answer is ignored
+
+
+def lost_trial(number: int, params: Mapping[str, Any], device: str, reason: str) -> workers.Outcome:
+    """A FAIL for a trial whose worker died, so it is recorded once rather than lost."""
+    return workers.Outcome(FrozenTrial(number=number, state=TrialState.FAIL, params=params, error=reason,
+                                       device=device))
+
+
+class ProcessRunner(ThreadRunner):
+    """Trials in worker processes (spawned: safe with CUDA); objectives are pickled by value.
+
+    A worker process that dies breaks the whole pool: the pool is rebuilt and the trial retried
+    once; a second death marks it FAIL.
+    """
+
+    def __init__(self, slots: Sequence[str] | Mapping[str, int] | SlotPool, *, autosize: bool = False,
+                 threads: int | None = None) -> None:
+        super().__init__(slots, autosize=autosize, threads=threads)
+        self._workers = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
+        self._lock = threading.Lock()
+        self._processes: Any = None
+        self._generation = 0
+        self._payloads: dict[int, tuple[Any, bytes]] = {}
+
+    def _process_pool(self) -> tuple[Any, int]:
+        with self._lock:
+            if self._processes is None:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+                self._processes = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                                      initializer=workers.init_process, initargs=(self.threads,))
+            return self._processes, self._generation
+
+    def _renew(self, generation: int) -> None:
+        with self._lock:  # only the first thread to see the broken pool replaces it
+            if generation == self._generation and self._processes is not None:
+                self._processes.shutdown(wait=False, cancel_futures=True)
+                self._processes, self._generation = None, generation + 1
+
+    def _payload(self, call: Any) -> bytes:
+        with self._lock:
+            if id(call) not in self._payloads:
+                self._payloads[id(call)] = (call, workers.dumps(call))  # keep `call` alive: ids are reused
+            return self._payloads[id(call)][1]
+
+    def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
+             on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
+        payload = self._payload(call)
+        for _attempt in range(2):
+            processes, generation = self._process_pool()
+            try:
+                future: Future[dict[str, Any]] = processes.submit(
+                    workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads)
+                outcome = workers.decode(future.result())
+            except BrokenProcessPool:
+                self._renew(generation)
+                continue
+            replay_reports(outcome, params, on_report)
+            return outcome
+        return lost_trial(number, params, device, "worker died: the worker process running this trial ended "
+                                                  "twice (killed, or crashed in native code)")
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        with self._lock:
+            if self._processes is not None:
+                self._processes.shutdown(wait=True)
+                self._processes = None
+
+
+def _is_dask(executor: Executor) -> bool:
+    if isinstance(executor, str):
+        return executor.startswith(("dask://", "tcp://", "tls://", "inproc://"))
+    return hasattr(executor, "submit") and hasattr(executor, "scheduler_info")
+
+
+def make_runner(parallel: int = 1, devices: Sequence[str] | None = None, *, gpus: GpuSpec = None,
+                per_gpu: PerGpu = 1, executor: Executor = None,
+                available: Sequence[GpuInfo] | None = None) -> Runner:
+    """A runner for ``parallel`` CPU trials, or ``per_gpu`` trials on each of ``gpus``.
+
+    ``gpus``: None (CPU), "auto" (every visible GPU; the CPU when there is none), an index or a
+    list of indices. ``per_gpu``: an int, or "auto" (from free memory and the first trial's peak).
+    ``executor``: None or "threads", "processes" (picklable objectives), or a Dask cluster as
+    "dask://host:port" or a ``distributed.Client``. ``available`` replaces GPU discovery (tests).
+    """
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise ValueError(f"`parallel >= 1` must hold, but got parallel={parallel!r}")
-    devices = list(devices) if devices else ["cpu"]
-    slots = [devices[i % len(devices)] for i in range(parallel)]
-    return InlineRunner(slots[0]) if parallel == 1 else ThreadRunner(slots)
+    if _is_dask(executor):
+        from .dask_runner import DaskRunner
+        return DaskRunner(executor, parallel=parallel, gpus=gpus, per_gpu=per_gpu)
+    if executor not in (None, "threads", "processes"):
+        raise ValueError(f"`executor` must be None, 'threads', 'processes', 'dask://host:port' or a "
+                         f"distributed.Client, but got executor={executor!r}")
+    if devices:
+        capacity: dict[str, int] = {}
+        for i in range(parallel):
+            capacity[devices[i % len(devices)]] = capacity.get(devices[i % len(devices)], 0) + 1
+        autosize = False
+    else:
+        capacity, autosize = plan_slots(parallel, gpus, per_gpu, available)
+    threads = cpu_threads_per_trial(capacity["cpu"]) if capacity.get("cpu", 1) > 1 else None
+    if executor == "processes":
+        return ProcessRunner(capacity, autosize=autosize, threads=threads)
+    if sum(capacity.values()) == 1 and not autosize:
+        return InlineRunner(next(iter(capacity)))
+    return ThreadRunner(capacity, autosize=autosize, threads=threads)

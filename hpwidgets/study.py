@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from .algorithms import Algorithm, make_algorithm
+from .devices import GpuSpec, PerGpu
 from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
-from .runner import Runner, make_runner
+from .runner import Executor, Runner, make_runner
 from .space import Dimension, SearchSpace, _plain
 from .trial import FrozenTrial, TrialState, target_value
 
@@ -224,10 +225,14 @@ class Study:
 
     # --- the loop ---------------------------------------------------------------------------
     def optimize(self, objective: Objective, trials: int = 20, *, parallel: int = 1, timeout: float | None = None,
-                 background: bool = False, progress: bool = True, runner: Runner | None = None) -> None:
+                 background: bool = False, progress: bool = True, runner: Runner | None = None,
+                 gpus: GpuSpec = None, per_gpu: PerGpu = 1, executor: Executor = None) -> None:
         """Run until ``trials`` trials in total have finished (resumed ones count), then return.
 
         ``objective(params)`` or ``objective(params, trial)`` returns a float or a dict of metrics.
+        ``gpus`` ("auto", an index or a list) and ``per_gpu`` (int or "auto") give each trial a
+        ``trial.device`` slot; ``executor`` is None/"threads", "processes" or a Dask cluster
+        ("dask://host:port" or a ``distributed.Client``). See ``runner.make_runner``.
         """
         if not callable(objective):
             raise ValueError(f"`objective` must be callable, but got {objective!r}")
@@ -237,7 +242,8 @@ class Study:
             raise ValueError(f"`timeout > 0` must hold, but got timeout={timeout!r}")
         if self.running:
             raise RuntimeError(f"study {self.name!r} is already running; stop() or wait() first")
-        runner = runner or make_runner(parallel)
+        runner = runner or make_runner(parallel, gpus=gpus, per_gpu=per_gpu, executor=executor)
+        self._runner = runner
         self.algorithm.parallel = runner.capacity
         with self._cond:
             self.n_target = max(trials, len(self._finished))
@@ -321,8 +327,8 @@ class Study:
 
     def _run_trial(self, call: _execute.BoundObjective, number: int, params: dict[str, Any], device: str) -> None:
         self._bus.publish(TrialStarted(self.name, number, params, device))
-        frozen = _execute.run(call, number, params, device, target=self.target,
-                              on_report=self._on_report, stopping=self._stop.is_set)
+        frozen = self._runner.execute(call, number, params, device, target=self.target,
+                                      on_report=self._on_report, stopping=self._stop.is_set)
         self._record_finished(frozen)
         if frozen.error is not None and frozen.error.startswith("interrupted: KeyboardInterrupt"):
             self.stop()

@@ -1,0 +1,120 @@
+"""Trials as Dask tasks: ``executor="dask://host:8786"`` or a ``distributed.Client``.
+
+Each running trial is one Dask future, waited on by one local thread (its slot), so the study
+still records every result itself and alone writes the store. GPU trials ask Dask for the
+worker resource ``GPU`` (start workers with ``--resources GPU=1``, one worker per GPU as
+dask-cuda does); ``per_gpu=K`` asks for ``1/K`` of a GPU so K trials share one. A worker that
+dies mid-trial has its task re-run elsewhere by the scheduler (up to its ``allowed-failures``);
+past that the trial is FAIL with "worker died". Either way it is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from . import workers
+from .devices import GpuSpec, PerGpu, check_per_gpu
+from .runner import ThreadRunner, lost_trial, replay_reports
+from .trial import PruneHook
+
+GPU = "GPU"  # the Dask worker resource name GPU workers declare
+WAIT_FOR_WORKERS_S = 60.0
+
+
+def connect(executor: Any) -> tuple[Any, bool]:
+    """(client, whether we created it and so must close it)."""
+    if not isinstance(executor, str):
+        return executor, False
+    try:
+        from distributed import Client
+    except ImportError as error:
+        raise ImportError("executor='dask://...' needs Dask: pip install 'hpwidgets[dask]'") from error
+    address = "tcp://" + executor[len("dask://"):] if executor.startswith("dask://") else executor
+    return Client(address, set_as_default=False), True
+
+
+def cluster_gpus(client: Any) -> float:
+    """Total ``GPU`` resource the cluster's workers declare."""
+    info = client.scheduler_info(n_workers=-1)
+    return float(sum(w.get("resources", {}).get(GPU, 0) for w in info["workers"].values()))
+
+
+def threads_by_host(nthreads: Mapping[str, int]) -> dict[str, int]:
+    """Dask threads per host, so a trial can take its share of that host's cores."""
+    hosts: dict[str, int] = {}
+    for address, n in nthreads.items():
+        host = urlparse(address).hostname or address
+        hosts[host] = hosts.get(host, 0) + int(n)
+    return hosts
+
+
+def dask_trial(payload: bytes, number: int, params: Mapping[str, Any], device: str, target: str | None,
+               hosts: Mapping[str, int]) -> dict[str, Any]:
+    """Runs on a Dask worker: one trial with this host's share of torch threads."""
+    from distributed import get_worker
+    host = urlparse(get_worker().address).hostname or ""
+    threads = max(1, (os.cpu_count() or 1) // max(1, hosts.get(host, 1)))
+    return workers.remote_trial(payload, number, params, device, target, False, threads)
+
+
+class DaskRunner(ThreadRunner):
+    """Slots are Dask tasks in flight; capacity is the cluster's threads (or GPUs x per_gpu)."""
+
+    def __init__(self, executor: Any, *, parallel: int = 1, gpus: GpuSpec = None, per_gpu: PerGpu = 1) -> None:
+        check_per_gpu(per_gpu)
+        self.client, self._owned = connect(executor)
+        if not self.client.nthreads():
+            self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+        self._hosts = threads_by_host(self.client.nthreads())
+        self._gpus = cluster_gpus(self.client) if gpus is not None and gpus != [] else 0.0
+        if gpus not in (None, [], "auto") and not self._gpus:
+            warnings.warn(f"gpus={gpus!r} was asked for but no Dask worker declares a {GPU!r} resource "
+                          f"(start workers with --resources {GPU}=1); running on CPU workers",
+                          RuntimeWarning, stacklevel=3)
+        # "auto" cannot size from memory here: the scheduler, not us, picks each trial's GPU.
+        self._per_gpu = 1 if per_gpu == "auto" else int(per_gpu)
+        if self._gpus:
+            capacity = {"cuda": max(1, int(self._gpus * self._per_gpu))}
+        else:
+            capacity = {"cpu": parallel if parallel > 1 else sum(self._hosts.values())}
+        super().__init__(capacity)
+        self._payloads: dict[int, tuple[Any, bytes]] = {}
+
+    def _resources(self) -> dict[str, float] | None:
+        return {GPU: 1.0 / self._per_gpu} if self._gpus else None
+
+    def _payload(self, call: Any) -> bytes:
+        if id(call) not in self._payloads:
+            self._payloads[id(call)] = (call, workers.dumps(call))  # keep `call` alive: ids are reused
+        return self._payloads[id(call)][1]
+
+    def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
+             on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
+        from distributed import KilledWorker
+        key = f"hpwidgets-trial-{number}-{uuid.uuid4().hex[:8]}"
+        future = self.client.submit(dask_trial, self._payload(call), number, dict(params), device, target,
+                                    self._hosts, key=key, pure=False, resources=self._resources())
+        try:
+            outcome = workers.decode(future.result())
+        except KilledWorker as error:
+            return lost_trial(number, params, device, f"worker died: {error}")
+        except Exception as error:  # a lost connection must not end the search
+            return lost_trial(number, params, device, f"dask: {type(error).__name__}: {error}")
+        replay_reports(outcome, params, on_report)
+        return outcome
+
+    def _learn(self, device: str, outcome: workers.Outcome) -> None:
+        if outcome.out_of_memory and self._gpus and self._per_gpu > 1:
+            self._per_gpu -= 1  # each later trial asks for a bigger share of a GPU
+            self.pool.resize(device, max(1, int(self._gpus * self._per_gpu)))
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self._owned:
+            self.client.close()
+            self._owned = False

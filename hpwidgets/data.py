@@ -1,0 +1,194 @@
+"""On-device data: put a dataset on the trial's device once, then cut shuffled batches there.
+
+The seed's ``DataLoader`` + per-sample ``transforms`` loop spends most of a trial converting
+images one by one on the CPU. Here a dataset is converted in one vectorised step, copied to
+each device once and shared by every trial on that device (a cache keyed by the dataset's
+identity and the device), and batches are index gathers on the device.
+
+>>> import torch, hpwidgets as hw
+>>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5)
+>>> [len(xb) for xb, yb in hw.data.DeviceLoader(X, y, batch_size=2, shuffle=True, seed=0)]
+[2, 2, 1]
+
+Trials in threads share one copy per device; each worker process (``executor="processes"``,
+Dask) keeps its own. ``clear_cache()`` frees the copies.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+MNIST_NORMALIZATION = ((0.1307,), (0.3081,))  # the seed's Normalize((0.1307,), (0.3081,))
+
+_cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # key -> (source kept alive so its id stays unique, value)
+_locks: dict[tuple[Any, ...], threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError("hpwidgets.data needs PyTorch: pip install 'hpwidgets[torch]'") from error
+    return torch
+
+
+def _cached(key: tuple[Any, ...], source: Any, build: Any) -> Any:
+    """``build()`` once per key, even when several trials ask at the same moment."""
+    with _guard:
+        if key in _cache:
+            return _cache[key][1]
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:  # one builder per key; others wait for its result instead of copying again
+        if key not in _cache:
+            value = build()
+            with _guard:
+                _cache[key] = (source, value)
+        return _cache[key][1]
+
+
+def clear_cache(device: str | None = None) -> None:
+    """Forget the on-device copies (of one device, or all), so their memory can be freed."""
+    with _guard:
+        for key in [k for k in _cache if device is None or k[1] == str(device)]:
+            del _cache[key]
+            _locks.pop(key, None)
+
+
+def _default_dtype(array: Any) -> Any:
+    """float32 for floating data (models' dtype), int64 for labels, else unchanged."""
+    torch = _torch()
+    kind = getattr(getattr(array, "dtype", None), "kind", None)  # numpy dtypes only
+    if kind == "f":
+        return torch.float32
+    if kind in ("i", "u") and getattr(array, "ndim", 0) == 1:
+        return torch.int64
+    return None
+
+
+def to_device(array: Any, device: Any = "cpu", *, dtype: Any = None) -> Any:
+    """``array`` (numpy, tensor or list) as a tensor on ``device``; copied once and shared.
+
+    A tensor already on ``device`` with the right dtype is returned as it is.
+    """
+    torch = _torch()
+    device = torch.device(device)
+    if isinstance(array, torch.Tensor) and array.device == device and (dtype is None or array.dtype == dtype):
+        return array
+    dtype = dtype if dtype is not None else _default_dtype(array)
+
+    def build() -> Any:
+        return torch.as_tensor(array).to(device=device, dtype=dtype)
+
+    return _cached((id(array), str(device), str(dtype)), array, build)
+
+
+def normalization_of(dataset: Any) -> tuple[Sequence[float], Sequence[float]] | None:
+    """(mean, std) of a ``Normalize`` in the dataset's transform, or its ``normalization`` attribute."""
+    found = getattr(dataset, "normalization", None)
+    stack = [getattr(dataset, "transform", None)]
+    while stack and found is None:
+        transform = stack.pop()
+        if transform is None:
+            continue
+        if type(transform).__name__ == "Normalize" and hasattr(transform, "mean") and hasattr(transform, "std"):
+            found = (transform.mean, transform.std)
+        stack.extend(getattr(transform, "transforms", []) or [])
+    return found
+
+
+def _images(data: Any, device: Any) -> Any:
+    """uint8 images -> float N x C x H x W in [0, 1] on ``device``, as ``ToTensor`` makes them."""
+    torch = _torch()
+    raw = torch.as_tensor(data)
+    x = raw.to(device)  # copy the uint8 bytes, a quarter of the float size
+    if x.ndim == 3:
+        x = x.unsqueeze(1)  # grey images: one channel
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.permute(0, 3, 1, 2)  # torchvision keeps CIFAR as N x H x W x C
+    x = x.contiguous().to(torch.get_default_dtype())
+    return x.div(255) if raw.dtype == torch.uint8 else x
+
+
+def from_torchvision(dataset: Any, device: Any = "cpu", *, mean: Sequence[float] | None = None,
+                     std: Sequence[float] | None = None) -> tuple[Any, Any]:
+    """(images, labels) of a torchvision-style dataset on ``device``, once per (dataset, device).
+
+    Images become float N x C x H x W exactly as ``ToTensor()`` then ``Normalize(mean, std)`` make
+    them; mean/std default to the dataset's own ``Normalize`` (none: only the /255 scaling).
+    Works with any object with ``.data`` and ``.targets`` (e.g. ``hw.datasets.mnist()``).
+    """
+    torch = _torch()
+    device = torch.device(device)
+    if mean is None and std is None:
+        mean, std = normalization_of(dataset) or (None, None)
+    if (mean is None) != (std is None):
+        raise ValueError(f"give both `mean` and `std` or neither, but got mean={mean!r}, std={std!r}")
+
+    def build() -> tuple[Any, Any]:
+        x = _images(dataset.data, device)
+        if mean is not None:
+            shape = (1, -1, 1, 1)
+            m = torch.as_tensor(mean, dtype=x.dtype, device=device).reshape(shape)
+            s = torch.as_tensor(std, dtype=x.dtype, device=device).reshape(shape)
+            x = x.sub(m).div(s)  # Normalize's own order of operations, so values match bit for bit
+        y = torch.as_tensor(dataset.targets).to(device=device, dtype=torch.int64)
+        return x, y
+
+    key = (id(dataset), str(device), "torchvision", repr(mean), repr(std))
+    return _cached(key, dataset, build)
+
+
+class DeviceLoader:
+    """Mini-batches of ``(X, y)`` cut on the device: every sample once per epoch.
+
+    ``X``/``y`` may be numpy arrays or tensors; they are copied to ``device`` once (shared with
+    other loaders and trials on that device). ``shuffle`` draws a new order each epoch from a
+    generator seeded by ``seed`` (None: a random seed), so a seeded loader repeats exactly.
+    """
+
+    def __init__(self, X: Any, y: Any = None, *, batch_size: int = 64, shuffle: bool = True,
+                 device: Any = None, seed: int | None = None, drop_last: bool = False) -> None:
+        torch = _torch()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size >= 1` must hold, but got batch_size={batch_size!r}")
+        if device is None:
+            device = X.device if isinstance(X, torch.Tensor) else "cpu"
+        self.device = torch.device(device)
+        self.X = to_device(X, self.device)
+        self.y = None if y is None else to_device(y, self.device)
+        if self.y is not None and len(self.y) != len(self.X):
+            raise ValueError(f"X and y must have the same length, but got {len(self.X)} and {len(self.y)}")
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.generator = torch.Generator()
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.X)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[Any]:
+        torch = _torch()
+        n = len(self.X)
+        # The order is drawn on the CPU (one small tensor per epoch) so it is the same on every device.
+        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
+        for batch in range(len(self)):
+            start = batch * self.batch_size
+            if order is None:  # plain slices are views: no copy at all
+                xb = self.X[start:start + self.batch_size]
+                yb = None if self.y is None else self.y[start:start + self.batch_size]
+            else:
+                index = order[start:start + self.batch_size]
+                xb = self.X.index_select(0, index)
+                yb = None if self.y is None else self.y.index_select(0, index)
+            yield xb if yb is None else (xb, yb)
+
+    def __repr__(self) -> str:
+        return (f"DeviceLoader(n={len(self.X)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"device={str(self.device)!r})")

@@ -1,0 +1,127 @@
+"""Trials as Dask tasks on a real LocalCluster (worker processes, loopback): results, GPU resources, killed workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets.events import TrialReported
+from hpwidgets.trial import TrialState
+
+distributed = pytest.importorskip("distributed")
+
+SPACE = {"x": hw.uniform(0, 1)}
+
+
+@pytest.fixture(scope="module")
+def client():
+    # Every worker declares one "GPU" so resource requests can be checked; CPU tasks ask for none.
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None, resources={"GPU": 1}) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as dask_client:
+        yield dask_client
+
+
+def stored(db: Path) -> list[tuple[int, str, int]]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT number, state, pid FROM trials ORDER BY number").fetchall()
+
+
+def kill_when_announced(pid_file: Path) -> threading.Thread:
+    """SIGKILL the worker process whose pid the objective writes to ``pid_file``."""
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not pid_file.exists():
+            time.sleep(0.02)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def hang_once(pid_file: Path):
+    """Trial 0 announces its worker's pid and hangs on its first attempt; any later attempt returns."""
+    def objective(params, trial):
+        if trial.number == 0 and not pid_file.exists():
+            part = pid_file.with_suffix(".part")
+            part.write_text(str(os.getpid()))
+            part.rename(pid_file)  # atomic: the watcher never reads half a pid
+            time.sleep(60)
+        time.sleep(0.05)
+        return params["x"]
+    return objective
+
+
+def test_trials_run_on_workers_and_only_the_study_writes_the_store(client, tmp_path):
+    reported = []
+    study = hw.Study("dask", SPACE, algo="random", seed=0, minimize="loss", storage=tmp_path / "s.db")
+    study.subscribe(lambda e: reported.append(e.number) if isinstance(e, TrialReported) else None)
+
+    def objective(params, trial):
+        trial.report(0, loss=params["x"])
+        return {"loss": params["x"], "pid": os.getpid()}
+
+    address = "dask://" + client.scheduler.address.removeprefix("tcp://")
+    study.optimize(objective, trials=6, executor=address, progress=False)
+    workers = set(client.run(os.getpid).values())
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    assert {t.metrics["pid"] for t in study.trials} <= workers and os.getpid() not in workers
+    assert sorted(reported) == list(range(6))
+    assert stored(tmp_path / "s.db") == [(n, "COMPLETE", os.getpid()) for n in range(6)]
+
+
+def test_gpu_trials_ask_for_a_share_of_the_gpu_resource(client):
+    seen: list = []
+
+    def watch() -> None:  # read the scheduler's restriction on our tasks while they run
+        for _ in range(100):
+            found = client.run_on_scheduler(lambda dask_scheduler: [
+                ts.resource_restrictions for key, ts in dask_scheduler.tasks.items()
+                if str(key).startswith("hpwidgets-trial")])
+            seen.extend(found)
+            if found:
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(lambda p: time.sleep(0.3) or p["x"], trials=4, gpus="auto", per_gpu=2, executor=client,
+                   progress=False)
+    watcher.join()
+    assert seen and all(r == {"GPU": 0.5} for r in seen)
+    assert len(study.trials) == 4 and {t.device for t in study.trials} == {"cpu"}  # no CUDA on these workers
+
+
+def test_a_killed_worker_trial_is_retried_and_counted_once(client, tmp_path):
+    pid_file = tmp_path / "pid"
+    watcher = kill_when_announced(pid_file)
+    study = hw.Study("retry", SPACE, algo="random", seed=0, storage=tmp_path / "s.db")
+    study.optimize(hang_once(pid_file), trials=5, executor=client, progress=False)
+    watcher.join()
+    assert [t.number for t in study.trials] == list(range(5))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5  # trial 0 ran again elsewhere
+    assert [row[:2] for row in stored(tmp_path / "s.db")] == [(n, "COMPLETE") for n in range(5)]
+
+
+def test_a_killed_worker_trial_is_fail_when_the_scheduler_gives_up(client, tmp_path):
+    before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+    client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
+    try:
+        pid_file = tmp_path / "pid"
+        watcher = kill_when_announced(pid_file)
+        study = hw.Study(space=SPACE, algo="random", seed=0)
+        study.optimize(hang_once(pid_file), trials=3, executor=client, progress=False)
+        watcher.join()
+    finally:
+        client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", before))
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert study.trials[0].state is TrialState.FAIL and study.trials[0].error.startswith("worker died")
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 2

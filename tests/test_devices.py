@@ -1,0 +1,215 @@
+"""Device slots without CUDA: fake GPU lists, the pure slot pool, and thread/process workers."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets import devices, runner, workers
+from hpwidgets.devices import GpuInfo, Slot, SlotPool, auto_per_gpu, plan_slots, select_gpus
+from hpwidgets.events import TrialReported
+from hpwidgets.trial import TrialState
+
+SPACE = {"x": hw.uniform(0, 1)}
+TWO_GPUS = [GpuInfo(0, "Fake A", 16 * 2**30, 15 * 2**30), GpuInfo(1, "Fake B", 16 * 2**30, 15 * 2**30)]
+
+
+class FakeMemory:
+    """Stands in for torch.cuda's memory calls: a fixed peak and free memory, calls recorded."""
+
+    def __init__(self, peak: int = 2**30, free: int = 3 * 2**30) -> None:
+        self.peak_bytes, self.free_bytes, self.calls = peak, free, []
+
+    def applies(self, device: str) -> bool:
+        return device.startswith("cuda")
+
+    def reset_peak(self, device: str) -> None:
+        self.calls.append(("reset_peak", device))
+
+    def peak(self, device: str) -> int:
+        return self.peak_bytes
+
+    def free(self, device: str) -> int:
+        return self.free_bytes
+
+    def empty_cache(self, device: str) -> None:
+        self.calls.append(("empty_cache", device))
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    monkeypatch.setattr(devices, "discover_gpus", lambda: list(TWO_GPUS))
+    memory = FakeMemory()
+    monkeypatch.setattr(workers, "_memory", memory)
+    return memory
+
+
+def overlap_by_device(spans: list[tuple[str, float, float]]) -> dict[str, int]:
+    """The most trials that ran at once on each device, from (device, start, end) spans."""
+    most: Counter[str] = Counter()
+    for device, start, _ in spans:
+        live = sum(1 for d, s, e in spans if d == device and s <= start < e)
+        most[device] = max(most[device], live)
+    return dict(most)
+
+
+def timed_objective(spans: list, lock: threading.Lock, seconds: float = 0.05):
+    def objective(params, trial):
+        start = time.monotonic()
+        time.sleep(seconds)
+        with lock:
+            spans.append((trial.device, start, time.monotonic()))
+        return params["x"]
+    return objective
+
+
+def test_select_gpus_reads_auto_an_index_and_a_list():
+    assert select_gpus("auto", TWO_GPUS) == TWO_GPUS
+    assert select_gpus(1, TWO_GPUS) == [TWO_GPUS[1]]
+    assert select_gpus([1, 0], TWO_GPUS) == [TWO_GPUS[1], TWO_GPUS[0]]
+    assert select_gpus(None, TWO_GPUS) == [] and select_gpus("auto", []) == []
+
+
+def test_select_gpus_explains_a_missing_index_and_falls_back_to_cpu_without_gpus():
+    with pytest.raises(ValueError, match=r"asks for \['cuda:3'\], but only \['cuda:0', 'cuda:1'\]"):
+        select_gpus([0, 3], TWO_GPUS)
+    with pytest.warns(RuntimeWarning, match="no CUDA GPU is visible; running on the CPU"):
+        assert select_gpus([0], []) == []
+    for bad in ("all", True, [0, 0], [-1]):
+        with pytest.raises(ValueError, match="`gpus` must"):
+            select_gpus(bad, TWO_GPUS)
+
+
+def test_plan_slots_per_gpu_and_cpu_fallback():
+    assert plan_slots(3, "auto", 2, available=[]) == ({"cpu": 3}, False)
+    assert plan_slots(1, [0, 1], 2, available=TWO_GPUS) == ({"cuda:0": 2, "cuda:1": 2}, False)
+    assert plan_slots(1, "auto", "auto", available=TWO_GPUS) == ({"cuda:0": 1, "cuda:1": 1}, True)
+    with pytest.raises(ValueError, match="`per_gpu` must be 'auto' or an int >= 1, but got per_gpu=0"):
+        plan_slots(1, "auto", 0, available=TWO_GPUS)
+
+
+def test_auto_per_gpu_fits_the_free_memory_with_headroom_and_a_limit():
+    assert auto_per_gpu(10 * 2**30, 2**30) == 8
+    assert auto_per_gpu(3 * 2**30, 2**30) == 2
+    assert auto_per_gpu(2**29, 2**30) == 1  # never zero: a GPU is not given up on
+    assert auto_per_gpu(10 * 2**30, 0) == devices.AUTO_MAX_PER_GPU
+
+
+def test_slot_pool_spreads_over_devices_then_packs():
+    pool = SlotPool({"cuda:0": 2, "cuda:1": 2})
+    taken = [pool.acquire() for _ in range(4)]
+    assert sorted(taken, key=lambda s: (s.device, s.index)) == [
+        Slot("cuda:0", 0), Slot("cuda:0", 1), Slot("cuda:1", 0), Slot("cuda:1", 1)]
+    assert [s.device for s in taken[:2]] in (["cuda:0", "cuda:1"], ["cuda:1", "cuda:0"])
+    with pytest.raises(TimeoutError, match=r"no free slot within 0\.05 s"):
+        pool.acquire(timeout=0.05)
+
+
+def test_slot_pool_never_gives_one_slot_to_two_holders():
+    pool, held, clashes, lock = SlotPool({"cuda:0": 2, "cuda:1": 3}), set(), [], threading.Lock()
+
+    def worker() -> None:
+        for _ in range(200):
+            slot = pool.acquire()
+            with lock:
+                clashes.extend([slot] if slot in held else [])
+                held.add(slot)
+            with lock:
+                held.discard(slot)
+            pool.release(slot)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert clashes == [] and pool.busy() == []
+
+
+def test_shrink_retires_a_busy_slot_and_resize_wakes_waiters():
+    pool = SlotPool({"cuda:0": 2})
+    a, b = pool.acquire(), pool.acquire()
+    assert pool.shrink("cuda:0") == 1 and pool.shrink("cuda:0") == 1  # never below one
+    pool.release(b)
+    with pytest.raises(TimeoutError):
+        pool.acquire(timeout=0.05)  # b's slot retired: a still holds the only one
+    got: list[Slot] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.acquire(timeout=5)))
+    waiter.start()
+    pool.resize("cuda:0", 3)
+    waiter.join()
+    assert got and got[0] != a
+
+
+def test_trials_get_gpu_slots_and_never_exceed_per_gpu(fake_gpus):
+    spans, lock = [], threading.Lock()
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(timed_objective(spans, lock), trials=16, gpus=[0, 1], per_gpu=2, progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 16
+    assert {t.device for t in study.trials} == {"cuda:0", "cuda:1"}
+    assert overlap_by_device(spans) == {"cuda:0": 2, "cuda:1": 2}
+
+
+def test_with_no_gpu_the_same_code_runs_on_cpu_slots(monkeypatch):
+    monkeypatch.setattr(devices, "discover_gpus", lambda: [])
+    spans, lock = [], threading.Lock()
+    study = hw.tune(timed_objective(spans, lock), SPACE, algo="random", trials=6, gpus="auto", per_gpu=2,
+                    parallel=2, storage=None, progress=False)
+    assert {t.device for t in study.trials} == {"cpu"} and len(study.trials) == 6
+    assert overlap_by_device(spans) == {"cpu": 2}
+
+
+def test_per_gpu_auto_sizes_each_gpu_from_its_first_trial(fake_gpus):
+    spans, lock = [], threading.Lock()
+    trial_runner = runner.make_runner(gpus="auto", per_gpu="auto")
+    assert trial_runner.capacity == 2  # one per GPU until measured
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(timed_objective(spans, lock), trials=12, runner=trial_runner, progress=False)
+    # peak 1 GiB, 3 GiB free: 0.8 * 3 // 1 = 2 per GPU
+    assert trial_runner.pool.capacity_of("cuda:0") == 2 and trial_runner.pool.capacity_of("cuda:1") == 2
+    assert ("reset_peak", "cuda:0") in fake_gpus.calls and ("reset_peak", "cuda:1") in fake_gpus.calls
+    assert max(overlap_by_device(spans).values()) == 2 and len(study.trials) == 12
+
+
+def test_parallel_cpu_trials_share_the_cores_in_torch():
+    torch = pytest.importorskip("torch")
+    seen = []
+    hw.tune(lambda p: seen.append(torch.get_num_threads()) or 0.0, SPACE, algo="random", trials=4, parallel=2,
+            storage=None, progress=False)
+    assert set(seen) == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_process_workers_run_a_picklable_objective_and_send_reports_back():
+    reports = []
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.subscribe(lambda e: reports.append(e.number) if isinstance(e, TrialReported) else None)
+
+    def objective(params, trial):
+        trial.report(0, value=params["x"])
+        return float(os.getpid())
+
+    study.optimize(objective, trials=4, parallel=2, executor="processes", progress=False)
+    pids = {t.value for t in study.trials}
+    assert len(study.trials) == 4 and os.getpid() not in pids and len(pids) <= 2
+    assert sorted(reports) == [0, 1, 2, 3]
+
+
+def test_a_killed_worker_process_is_retried_once_then_its_trial_fails(tmp_path):
+    marker = tmp_path / "died-once"
+
+    def objective(params, trial):
+        if trial.number == 1 or not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), 9)  # the worker process dies mid-trial
+        return 1.0
+
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(objective, trials=3, executor="processes", progress=False)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[1].error.startswith("worker died")
