@@ -1,0 +1,71 @@
+"""The panel's buttons, algorithm dropdown and progress bar (widgets only; the Dashboard wires them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ipywidgets as w
+
+from ..algorithms import ALGORITHMS
+
+MORE_TRIALS = 10
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """What the buttons may do right now; computed by the Dashboard from the study and its events."""
+
+    running: bool  # a search is live (trials may still be starting)
+    paused: bool
+    started: bool  # Start was pressed, or the panel attached to a live or finished search
+    can_start: bool  # an on_start callback exists
+
+
+def _button(description: str, css: str, tooltip: str, **kwargs: object) -> w.Button:
+    button = w.Button(description=description, tooltip=tooltip, layout=w.Layout(width="auto"), **kwargs)
+    button.add_class(css)
+    return button
+
+
+class Controls:
+    """Start, Pause/Resume, Stop, +10 trials, the algorithm dropdown, and the progress bar with its line."""
+
+    def __init__(self, algo_name: str) -> None:
+        self.start = _button("Start", "hpw-start", "start the search", button_style="success", icon="play")
+        self.pause = _button("Pause", "hpw-pause", "start no new trial until Resume", icon="pause")
+        self.stop = _button("Stop", "hpw-stop", "start no new trial; running ones stop at their next report",
+                            button_style="danger", icon="stop")
+        self.more = _button(f"+{MORE_TRIALS} trials", "hpw-more", f"raise the target by {MORE_TRIALS}", icon="plus")
+        options = list(ALGORITHMS) + ([algo_name] if algo_name not in ALGORITHMS else [])
+        self.algo = w.Dropdown(options=options, value=algo_name, description="algorithm",
+                               layout=w.Layout(width="220px"), style={"description_width": "70px"})
+        self.algo.add_class("hpw-algo")
+        self.progress = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="240px"))
+        self.progress.add_class("hpw-progress")
+        self.line = w.HTML("")
+        self.line.add_class("hpw-progress-line")
+        buttons = w.HBox([self.start, self.pause, self.stop, self.more, self.algo])
+        buttons.add_class("hpw-controls")
+        self.widget = w.VBox([w.HBox([self.progress, self.line]), buttons])
+
+    def wire(self, start: Callable[[], None], pause: Callable[[], None], stop: Callable[[], None],
+             more: Callable[[], None], algo: Callable[[str], None]) -> None:
+        for button, action in ((self.start, start), (self.pause, pause), (self.stop, stop), (self.more, more)):
+            button.on_click(lambda _b, action=action: action())
+        self.algo.observe(lambda change: algo(change["new"]), "value")
+
+    def refresh(self, state: ControlState) -> None:
+        self.start.layout.display = "" if state.can_start else "none"
+        self.start.disabled = state.running or not state.can_start
+        self.pause.disabled = not state.running
+        self.pause.description = "Resume" if state.paused else "Pause"
+        self.pause.icon = "play" if state.paused else "pause"
+        self.stop.disabled = not state.running
+        self.more.disabled = not (state.running or (state.started and state.can_start))
+        self.algo.disabled = state.running or state.started  # only before Start
+
+    def set_progress(self, done: int, total: int, text_html: str) -> None:
+        self.progress.max = max(total, done, 1)
+        self.progress.value = done
+        self.line.value = text_html

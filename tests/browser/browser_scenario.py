@@ -1,0 +1,75 @@
+"""The one scenario both frontends must pass: live points, a slider drag that reaches Python, Stop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from browser_notebook import TRIAL_SLEEP_S, TRIALS, NotebookPage
+
+# Proving that *no* point appears needs a window of time: several trial durations after the
+# chart has caught up with the stopped study (it redraws at most every 0.1 s; ui/livechart.js).
+STOP_GRACE_S = 4 * TRIAL_SLEEP_S
+DRAG_TO = 0.5  # the upper handle of x goes to the middle of its track
+
+
+def start_search(nb: NotebookPage) -> None:
+    """Load the extension and run the %%hptune cell; the cell returns while trials run."""
+    nb.run_cell(0)
+    assert "Error" not in nb.output_text(0), f"%load_ext failed:\n{nb.describe()}"
+    nb.run_cell(1)
+
+
+def check_points_grow(nb: NotebookPage) -> None:
+    first = nb.wait_points(1)
+    later = nb.wait_points(first + 2)
+    assert later > first, f"the chart did not grow: {first} then {later} points"
+    problems = [word for word in ("Traceback", "panel failed") if word in nb.output_text(1)]
+    assert not problems, f"the %%hptune cell reported {problems}:\n{nb.describe()}"
+
+
+def drag_slider(nb: NotebookPage) -> float:
+    """Narrow x to about [0, 0.5] by dragging; wait until the kernel applied it (grey points).
+
+    With ``--seed 0`` the first trials include x > 0.5, so some points must turn grey.
+    """
+    shown = nb.drag_upper_handle("x", DRAG_TO)
+    assert abs(shown - DRAG_TO) < 0.1, f"the dragged slider shows {shown}, expected about {DRAG_TO}"
+    grey = nb.wait_grey_points()
+    assert grey > 0, "no trial turned grey after narrowing the space"
+    nb.wait_points(nb.point_count() + 2)  # at least one trial suggested from the edited space
+    return shown
+
+
+def check_stop(nb: NotebookPage) -> dict[str, Any]:
+    """Stop: the panel says so, a later cell sees a stopped study, and the chart ends at its trial count.
+
+    The "stopped" text may arrive a moment before the last trial's point (the panel sends text
+    and chart updates separately), so the chart is compared with Python's count, not with itself.
+    """
+    nb.press_stop()
+    state = nb.study_state(2)
+    assert state["reason"] == "stopped" and state["running"] is False, f"study not stopped: {state}"
+    assert state["n"] < TRIALS, f"Stop came too late to prove anything: {state}"
+    nb.wait_points(state["n"], timeout_s=30)
+    time.sleep(STOP_GRACE_S)
+    points = nb.point_count()
+    assert points == state["n"], f"the chart shows {points} points but Python has {state['n']} trials after Stop"
+    return state
+
+
+def check_space(state: dict[str, Any], shown: float) -> None:
+    """The dragged range is the study's space in Python, and the last trial was drawn from it."""
+    x = state["x"]
+    assert x["low"] == 0 and abs(x["high"] - shown) < 0.02, f"x is {x} in Python; the slider shows 0 … {shown}"
+    assert 0 <= state["last_x"] <= x["high"], f"the last trial ignored the edited space: {state}"
+
+
+def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
+    start_search(nb)
+    check_points_grow(nb)
+    shown = drag_slider(nb)
+    state = check_stop(nb)
+    nb.screenshot(screenshot)  # the stopped panel: grey out-of-range points, the opened slider
+    check_space(state, shown)

@@ -1,0 +1,319 @@
+"""The panel's widgets with a capturing dummy comm: sliders, live chart messages, buttons, table.
+
+No kernel and no browser: ipywidgets 8.1 opens comms through ``comm.create_comm``, which we point
+at a comm that records every message it would send to the frontend.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, ClassVar
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("anywidget")
+
+import comm
+from comm.base_comm import BaseComm
+
+import hpwidgets as hw
+from hpwidgets.events import TrialFinished
+from hpwidgets.trial import FrozenTrial, TrialState
+from hpwidgets.ui import Dashboard
+from hpwidgets.ui.livechart import LiveChart
+from hpwidgets.ui.panel import frontend_mode
+from hpwidgets.ui.sliders import SpaceEditor
+
+SPACE = hw.SearchSpace({"lr": hw.loguniform(1e-4, 1e-1), "x": hw.uniform(0, 10), "units": hw.int(16, 256, step=16),
+                        "bs": hw.choice(16, 32, 64), "epochs": hw.budget(1, 27)})
+
+
+class CaptureComm(BaseComm):
+    """A comm whose messages land in a list instead of a kernel's iopub socket."""
+
+    sent: ClassVar[list[tuple[str, dict]]] = []
+
+    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
+                    **keys: Any) -> None:
+        CaptureComm.sent.append((msg_type, data or {}))
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, dict]]:
+    CaptureComm.sent = []
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: CaptureComm(*a, **k))
+    return CaptureComm.sent
+
+
+def custom(sent: list[tuple[str, dict]]) -> list[dict]:
+    return [d["content"] for t, d in sent if t == "comm_msg" and d.get("method") == "custom"]
+
+
+def frontend_says(widget: Any, content: dict) -> None:
+    """Deliver a custom message from the (pretend) browser to a widget."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+@pytest.fixture
+def panels():
+    made: list[Dashboard] = []
+    yield made
+    for panel in made:
+        panel.close()
+
+
+def make_panel(panels: list, study: hw.Study, **kwargs: Any) -> Dashboard:
+    panel = Dashboard(study, mode="widget", **kwargs)
+    panel._interval = 0  # apply each event as it comes: deterministic messages per trial
+    panels.append(panel)
+    return panel
+
+
+def random_study(space: Any = SPACE, **kwargs: Any) -> hw.Study:
+    return hw.Study(space=space, algo="random", seed=0, storage=None, **kwargs)
+
+
+# --- sliders ---------------------------------------------------------------------------------------
+
+def test_sliders_built_from_a_space_return_the_same_space(sent):
+    editor = SpaceEditor(SPACE)
+    assert editor.space_from_widgets() == SPACE
+    assert all(editor.space_from_widgets()[n] is SPACE[n] for n in SPACE)
+
+
+def test_log_slider_moves_in_exponents_and_reads_out_real_units(sent):
+    editor = SpaceEditor(SPACE)
+    control = editor.controls["lr"]
+    assert control.slider.min == pytest.approx(-4) and control.slider.max == pytest.approx(-1)
+    control.slider.value = (-3.0, -2.0)
+    assert editor.space_from_widgets()["lr"] == hw.loguniform(1e-3, 1e-2)
+    assert control.readout.value == "0.001 … 0.01"
+
+
+def test_int_slider_respects_the_step_and_choice_toggles_pick_values(sent):
+    editor = SpaceEditor(SPACE)
+    assert editor.controls["units"].slider.step == 16
+    editor.controls["units"].slider.value = (32, 128)
+    editor.controls["bs"].buttons[2].value = False
+    space = editor.space_from_widgets()
+    assert space["units"] == hw.int(32, 128, step=16) and space["bs"] == hw.choice(16, 32)
+
+
+def test_budget_is_shown_read_only(sent):
+    editor = SpaceEditor(SPACE)
+    assert editor.controls["epochs"].slider.disabled
+    assert editor.space_from_widgets()["epochs"] is SPACE["epochs"]
+
+
+@pytest.mark.parametrize("edit", ["float_equal_bounds", "no_choice_left"])
+def test_invalid_edits_are_refused_visibly_and_keep_the_last_valid_space(sent, edit):
+    editor = SpaceEditor(SPACE)
+    editor.controls["x"].slider.value = (2.0, 8.0)
+    editor.controls["bs"].buttons[0].value = False
+    editor.controls["bs"].buttons[1].value = False
+    valid = editor.space_from_widgets()
+    if edit == "float_equal_bounds":
+        editor.controls["x"].slider.value = (5.0, 5.0)
+    else:
+        editor.controls["bs"].buttons[2].value = False
+    assert editor.space_from_widgets() == valid
+    assert valid["x"] == hw.uniform(2.0, 8.0) and valid["bs"] == hw.choice(64)
+    assert editor.error and "keeping the last valid space" in editor.message.value
+    editor.controls["x"].slider.value = (1.0, 9.0)
+    for button in editor.controls["bs"].buttons:
+        button.value = True
+    assert editor.error is None and editor.message.value == ""
+
+
+def test_slider_edits_change_where_the_study_suggests(sent, panels):
+    study = random_study()
+    panel = make_panel(panels, study)
+    editor = panel._view.editor
+    editor.controls["x"].slider.value = (2.0, 3.0)
+    editor.controls["bs"].buttons[0].value = False
+    assert study.space["x"] == hw.uniform(2.0, 3.0)
+    study.optimize(lambda p: p["x"], trials=30, progress=False)
+    assert all(2.0 <= t.params["x"] <= 3.0 and t.params["bs"] in (32, 64) for t in study.trials)
+
+
+def test_editing_during_a_search_keeps_past_trials_and_greys_them(sent, panels):
+    study = random_study()
+    panel = make_panel(panels, study)
+    study.optimize(lambda p: p["x"], trials=20, progress=False)
+    panel._view.editor.controls["x"].slider.value = (0.0, 1.0)
+    chart = panel._view.chart
+    points = chart.state()["charts"]["history"]["data"][0]
+    assert len(points["x"]) == 20 and "#c8c8c8" in points["marker"]["color"]
+    study.add_trials(10)
+    study.optimize(lambda p: p["x"], trials=30, progress=False)
+    assert len(study.trials) == 30 and all(t.params["x"] <= 1.0 for t in study.trials[20:])
+
+
+# --- live chart ------------------------------------------------------------------------------------
+
+def trial(n: int) -> FrozenTrial:
+    return FrozenTrial(n, TrialState.COMPLETE, {"lr": 1e-3, "x": 5.0, "units": 64, "bs": 32, "epochs": 27},
+                       value=1.0 + (n % 5) / 10)
+
+
+def test_live_chart_sends_only_the_new_points_per_trial(sent):
+    chart = LiveChart(SPACE)
+    with_js = [d for t, d in sent if "plotly_js" in d.get("state", {})]
+    assert len(with_js) == 1 and len(with_js[0]["state"]["plotly_js"]) > 1_000_000  # plotly.js once, in the state
+    for n in range(600):
+        chart.push([trial(n)])
+    messages = custom(sent)
+    assert len(messages) == 600 and [m["seq"] for m in messages] == list(range(1, 601))
+    history = next(op for op in messages[499]["ops"] if op["c"] == "history")
+    assert history["d"]["x"] == [[499]]  # just the new trial
+    sizes = [len(json.dumps(m)) for m in messages]
+    assert sizes[599] <= sizes[9] * 1.05  # bytes per message do not grow with the study
+    assert all("plotly_js" not in d.get("state", {}) for t, d in sent if t == "comm_msg")
+
+
+def test_rendered_message_sets_the_event_and_resync_refreshes_the_snapshot(sent):
+    chart = LiveChart(SPACE, trials=[trial(0)])
+    assert not chart.rendered.is_set()
+    frontend_says(chart, {"type": "rendered"})
+    assert chart.rendered.is_set()
+    chart.push([trial(1), trial(2)])
+    frontend_says(chart, {"type": "resync", "have": 0})
+    assert chart.state()["seq"] == 1 and len(chart.state()["charts"]["history"]["data"][0]["x"]) == 3
+
+
+def test_the_final_snapshot_holds_every_trial_for_the_saved_notebook(sent, panels):
+    study = random_study()
+    panel = make_panel(panels, study)
+    study.optimize(lambda p: p["x"], trials=25, progress=False)
+    snapshot = panel._view.chart.state()
+    assert snapshot["seq"] == 25 and len(snapshot["charts"]["history"]["data"][0]["x"]) == 25
+    assert panel.rendered is panel._view.chart.rendered
+
+
+def test_a_panel_attached_to_a_finished_study_shows_its_trials(sent, panels):
+    study = random_study()
+    study.optimize(lambda p: p["x"], trials=7, progress=False)
+    panel = make_panel(panels, study)
+    assert len(panel._view.chart.state()["charts"]["history"]["data"][0]["x"]) == 7
+    assert "7/7 trials" in panel._view.controls.line.value
+
+
+def test_a_trial_seen_both_in_study_trials_and_as_an_event_counts_once(sent, panels):
+    study = random_study()
+    study.optimize(lambda p: p["x"], trials=3, progress=False)
+    panel = make_panel(panels, study)
+    panel._on_event(TrialFinished(study.name, study.trials[0]))  # raced the panel's construction
+    panel.flush()
+    assert panel._stats.done == 3 and panel._view.chart.n_trials == 3
+
+
+# --- controls --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def running():
+    """A background study whose trials wait for a gate, so it stays running while we click."""
+    gate = threading.Event()
+    study = random_study()
+    study.optimize(lambda p: gate.wait(5) and p["x"], trials=3, background=True, progress=False)
+    yield study
+    study.stop()
+    gate.set()
+    study.wait(10)
+
+
+def test_pause_resume_stop_and_more_buttons_call_the_study(sent, panels, running):
+    panel = make_panel(panels, running)
+    buttons = panel._view.controls
+    assert not buttons.pause.disabled and not buttons.stop.disabled
+    buttons.pause.click()
+    assert running.paused and buttons.pause.description == "Resume"
+    buttons.pause.click()
+    assert not running.paused and buttons.pause.description == "Pause"
+    before = running.n_target
+    buttons.more.click()
+    assert running.n_target == before + 10
+    buttons.stop.click()
+    assert running._stop.is_set()
+
+
+def test_start_calls_on_start_and_is_hidden_without_it(sent, panels):
+    study = random_study()
+    started = []
+    panel = make_panel(panels, study, on_start=lambda: started.append(True))
+    start = panel._view.controls.start
+    assert start.layout.display == "" and not start.disabled
+    start.click()
+    assert started == [True] and start.disabled  # a search is live: no second Start
+    bare = make_panel(panels, random_study())
+    assert bare._view.controls.start.layout.display == "none" and bare._view.controls.pause.disabled
+
+
+def test_start_failure_is_shown_in_the_panel(sent, panels):
+    def broken() -> None:
+        raise RuntimeError("<no objective>")
+
+    panel = make_panel(panels, random_study(), on_start=broken)
+    panel._view.controls.start.click()
+    assert "&lt;no objective&gt;" in panel._view.message.value and not panel._view.controls.start.disabled
+
+
+def test_algorithm_dropdown_swaps_before_start_only(sent, panels):
+    study = random_study()
+    study.optimize(lambda p: p["x"], trials=3, progress=False)
+    panel = make_panel(panels, study, on_start=lambda: None)
+    dropdown = panel._view.controls.algo
+    assert dropdown.value == "random" and not dropdown.disabled
+    dropdown.value = "tpe"
+    assert study.algorithm.name == "tpe" and len(study.algorithm.history) == 3  # told the past trials
+    panel._view.controls.start.click()
+    assert dropdown.disabled
+
+
+# --- trial table, modes --------------------------------------------------------------------------
+
+def test_trial_table_escapes_user_text_and_shows_failures(sent, panels):
+    space = {"x": hw.uniform(0, 1), "tag": hw.choice("<script>alert(1)</script>", "ok")}
+    study = random_study(space)
+    panel = make_panel(panels, study)
+
+    def objective(p: dict) -> float:
+        if p["x"] < 0.5:
+            raise ValueError("<script>bad()</script>")
+        return p["x"]
+
+    study.optimize(objective, trials=12, progress=False)
+    table = panel._view.table.value
+    assert "<script>" not in table and "&lt;script&gt;" in table
+    assert "Failed (" in table and "<details><summary>traceback</summary>" in table
+
+
+def test_frontend_mode_follows_the_kernel_and_the_override(monkeypatch):
+    monkeypatch.delenv("HPWIDGETS_DASHBOARD", raising=False)
+    assert frontend_mode() == "static"  # pytest is no IPython kernel
+    monkeypatch.setenv("HPWIDGETS_DASHBOARD", "widget")
+    assert frontend_mode() == "widget" and frontend_mode("static") == "static"
+    with pytest.raises(ValueError, match="mode"):
+        frontend_mode("html")
+
+
+def test_static_face_prints_a_progress_line_and_keeps_an_svg(capsys):
+    study = random_study()
+    panel = Dashboard(study, mode="static")
+    try:
+        panel.show()
+        study.optimize(lambda p: p["x"], trials=5, progress=False)
+        bundle = panel._repr_mimebundle_()
+        assert panel.widget is None and "<svg" in bundle["text/html"] and "5/5 trials" in bundle["text/plain"]
+        assert "complete · 5/5 trials" in capsys.readouterr().out
+    finally:
+        panel.close()
+
+
+def test_closed_panel_stops_listening(sent, panels):
+    study = random_study()
+    panel = make_panel(panels, study)
+    panel.close()
+    study.optimize(lambda p: p["x"], trials=3, progress=False)
+    assert panel._stats.done == 0
