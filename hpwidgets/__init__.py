@@ -61,7 +61,7 @@ def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
     return Study(name, record.space, algo or record.algo, storage=store, **direction)
 
 
-_LAZY_MODULES = ("data", "datasets", "devices")  # data helpers import torch / scikit-learn on use
+_LAZY_MODULES = ("data", "datasets", "devices", "explain")  # data helpers import torch / scikit-learn on use
 
 
 def __getattr__(name: str) -> Any:
@@ -87,6 +87,6 @@ def unload_ipython_extension(ipython: Any) -> None:
 __all__ = [
     "ALGORITHMS", "Algorithm", "Budget", "Choice", "Dimension", "Float", "FrozenTrial", "Int", "SearchSpace",
     "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned", "TrialReported", "TrialStarted",
-    "TrialState", "budget", "choice", "data", "datasets", "int", "load_study", "loguniform", "make_algorithm",
-    "quniform", "tune", "uniform",
+    "TrialState", "budget", "choice", "data", "datasets", "explain", "int", "load_study", "loguniform",
+    "make_algorithm", "quniform", "tune", "uniform",
 ]

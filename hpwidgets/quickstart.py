@@ -1,12 +1,16 @@
-"""The README's demo: tune a small MLP on scikit-learn's bundled digits, headless.
+"""The README's demo: tune a small MLP on scikit-learn's bundled digits, headless, then write a report.
 
-    python -m hpwidgets.quickstart [--trials 20] [--algo tpe] [--storage hptune.db]
+    python -m hpwidgets.quickstart [--trials 20] [--algo tpe] [--storage hptune.db] [-o quickstart-report.html]
+
+(``hptune demo`` runs the same.) A terminal progress bar shows trials, ETA and the best accuracy;
+at the end the self-contained HTML report is written and its path printed on the last line.
 """
 
 from __future__ import annotations
 
 import argparse
 import warnings
+from pathlib import Path
 from typing import Any
 
 import hpwidgets as hw
@@ -20,12 +24,11 @@ SPACE = {
 
 
 def make_objective(seed: int = 0) -> Any:
-    from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
-    X, y = load_digits(return_X_y=True)  # ships with scikit-learn: no download
+    X, y = hw.datasets.digits()  # ships with scikit-learn: no download
     X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.3, random_state=seed)
 
     def objective(params: dict[str, Any]) -> dict[str, float]:
@@ -40,18 +43,34 @@ def make_objective(seed: int = 0) -> Any:
     return objective
 
 
-def main(argv: list[str] | None = None) -> hw.Study:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--algo", default="tpe", choices=hw.ALGORITHMS)
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The demo's options (shared by ``python -m hpwidgets.quickstart`` and ``hptune demo``)."""
+    parser.add_argument("--trials", type=int, default=20, help="trials in total, resumed ones included (default 20)")
+    parser.add_argument("--algo", default="tpe", choices=hw.ALGORITHMS, help="search algorithm (default tpe)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--storage", default="hptune.db")
-    parser.add_argument("--name", default="quickstart-digits-mlp")
-    args = parser.parse_args(argv)
+    parser.add_argument("--storage", default="hptune.db", help="SQLite file (default hptune.db)")
+    parser.add_argument("--name", default="quickstart-digits-mlp", help="study name; the same name resumes")
+    parser.add_argument("-o", "--report", default="quickstart-report.html", help="where the HTML report goes")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> tuple[hw.Study, Path]:
+    """Tune, print the best result, write the report; returns the study and the report's path."""
+    from .report import write_report
+
     study = hw.tune(make_objective(args.seed), SPACE, algo=args.algo, trials=args.trials, maximize="accuracy",
-                    seed=args.seed, name=args.name, storage=args.storage)
+                    seed=args.seed, name=args.name, storage=args.storage, progress=args.progress)
     print(f"best accuracy {study.best_value:.4f} with {study.best_params}")
     print(f"{len(study.trials)} trials stored in {args.storage} as study {args.name!r}")
+    path = write_report(study, args.report)
+    print(f"report: {path}")
+    return study, path
+
+
+def main(argv: list[str] | None = None) -> hw.Study:
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    study, _ = run(parser.parse_args(argv))
     return study
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _execute
@@ -358,6 +359,11 @@ class Study:
                 self._stop.set()
             self._cond.notify_all()
         self._bus.publish(TrialFinished(self.name, frozen))
+
+    def report(self, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:
+        """Write the self-contained HTML report (history, slices, curves, best config, table); returns its path."""
+        from .report import write_report
+        return write_report(self, path, title=title)
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, algo={self.algorithm.name!r}, direction={self.direction!r}, "

@@ -1,0 +1,193 @@
+"""``hptune``: the command line.
+
+    hptune demo [--trials 20] [-o quickstart-report.html]   the quickstart, headless, then its HTML report
+    hptune run script.py:objective [--space SPACE] ...       tune a function from a script
+    hptune report NAME [--storage hptune.db] [-o NAME.html]  a stored study's HTML report
+    hptune list [--storage hptune.db]                         the stored studies
+    hptune lab [DIR]                                          the demo notebooks in JupyterLab
+
+Errors print one line (the rule and the values) and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import ALGORITHMS, __version__
+
+
+class CommandError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _study_table(storage: str) -> str:
+    from .store import Store
+    if not os.path.exists(storage):
+        raise CommandError(f"no storage file {storage!r} here (run `hptune demo` to make one, or pass --storage)")
+    store = Store(storage)
+    try:
+        studies = store.list_studies()
+    finally:
+        store.close()
+    if not studies:
+        return f"no studies in {storage}"
+    rows = [["name", "trials", "complete", "best", "algo", "direction"]]
+    for s in studies:
+        best = "-" if s.best_value is None else f"{s.best_value:.6g}"
+        direction = s.direction + (f" {s.target}" if s.target else "")
+        rows.append([s.name, str(s.n_trials), str(s.n_complete), best, s.algo, direction])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    print(_study_table(args.storage))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from . import load_study
+    from .report import write_report
+    if not os.path.exists(args.storage):
+        raise CommandError(f"no storage file {args.storage!r}; pass --storage PATH to the study's SQLite file")
+    try:
+        study = load_study(args.name, args.storage)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(write_report(study, args.output or f"{args.name}.html"))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .quickstart import run
+    run(args)
+
+
+def demos_dir() -> Path:
+    """The demos of a source checkout (next to the package), else ./demos."""
+    beside = Path(__file__).resolve().parents[1] / "demos"
+    return beside if beside.is_dir() else Path.cwd() / "demos"
+
+
+def cmd_lab(args: argparse.Namespace) -> None:
+    folder = Path(args.dir) if args.dir else demos_dir()
+    if not folder.is_dir():
+        raise CommandError(f"no demos folder at {folder}; pass the folder holding the notebooks: hptune lab DIR")
+    jupyter = Path(sys.executable).with_name("jupyter")
+    exe = str(jupyter) if jupyter.exists() else shutil.which("jupyter")
+    if exe is None:
+        raise CommandError("JupyterLab is not installed: pip install 'hpwidgets[dev]' (or jupyterlab)")
+    command = [exe, "lab", str(folder)]
+    if args.dry_run:
+        print(" ".join(command))
+        return
+    os.execv(exe, command)  # JupyterLab takes over this process (Ctrl-C stops it)
+
+
+def _load_target(spec: str) -> tuple[dict[str, Any], Any]:
+    """``script.py:function`` -> (the script's globals, the function)."""
+    path, _, name = spec.rpartition(":")
+    if not path or not name:
+        raise CommandError(f"name the objective as script.py:function, but got {spec!r}")
+    if not os.path.isfile(path):
+        raise CommandError(f"no script {path!r}")
+    namespace = runpy.run_path(path, run_name="__hptune__")  # the user's own script, as they asked
+    if not callable(namespace.get(name)):
+        raise CommandError(f"{path} defines no function {name!r}")
+    return namespace, namespace[name]
+
+
+def _space(namespace: dict[str, Any], text: str) -> Any:
+    """``--space``: a JSON space (``SearchSpace.to_json``) or the name of one in the script."""
+    from .space import SearchSpace
+    if text.lstrip().startswith("{"):
+        try:
+            return SearchSpace.from_json(text)
+        except (ValueError, KeyError, TypeError) as error:
+            raise CommandError(f"--space is not a valid JSON space: {error}") from None
+    if text not in namespace:
+        raise CommandError(f"the script defines no {text!r}; pass --space NAME or a JSON space")
+    return namespace[text]
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from . import tune
+    from .report import write_report
+    namespace, objective = _load_target(args.target)
+    direction = {"maximize": args.maximize} if args.maximize else {"minimize": args.minimize or True}
+    try:
+        study = tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
+                     name=args.name, storage=None if args.storage == "none" else args.storage,
+                     parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress, **direction)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    try:
+        print(f"best {study.target or 'value'} {study.best_value:.6g} with {study.best_params}")
+    except ValueError:
+        print(f"no trial completed ({len(study.trials)} ran)")
+    if args.output:
+        print(write_report(study, args.output))
+
+
+def _run_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="tune a function from a script")
+    run.add_argument("target", help="script.py:function; the function takes params (and optionally trial)")
+    run.add_argument("--space", default="SPACE", help="a dict of dimensions in the script (default SPACE) or JSON")
+    run.add_argument("--algo", default="tpe", choices=ALGORITHMS)
+    run.add_argument("--trials", type=int, default=20)
+    group = run.add_mutually_exclusive_group()
+    group.add_argument("--maximize", metavar="METRIC", nargs="?", const=True, help="maximise (a metric)")
+    group.add_argument("--minimize", metavar="METRIC", nargs="?", const=True, help="minimise (the default)")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--name", help="study name; the same name resumes it")
+    run.add_argument("--storage", default="hptune.db", help="SQLite file, or none")
+    run.add_argument("--parallel", type=int, default=1)
+    run.add_argument("--timeout", type=float)
+    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("-o", "--output", help="also write the HTML report here")
+    run.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .quickstart import add_arguments
+    parser = argparse.ArgumentParser(prog="hptune", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hpwidgets {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = add_arguments(sub.add_parser("demo", help="the quickstart study, headless, then its HTML report"))
+    demo.set_defaults(func=cmd_demo)
+    _run_parser(sub)
+    report = sub.add_parser("report", help="write a stored study's HTML report")
+    report.add_argument("name")
+    report.add_argument("--storage", default="hptune.db")
+    report.add_argument("-o", "--output", help="the HTML file (default NAME.html)")
+    report.set_defaults(func=cmd_report)
+    listing = sub.add_parser("list", help="the studies in a storage file")
+    listing.add_argument("--storage", default="hptune.db")
+    listing.set_defaults(func=cmd_list)
+    lab = sub.add_parser("lab", help="open the demo notebooks in JupyterLab")
+    lab.add_argument("dir", nargs="?", help="the notebooks' folder (default: the checkout's demos/)")
+    lab.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    lab.set_defaults(func=cmd_lab)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CommandError, ImportError) as error:  # ImportError: an optional package, named with its install hint
+        print(f"hptune {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hptune {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""``Explainer``: an explainer that redraws itself after each finished trial of a study.
+
+In a notebook kernel with anywidget it is a small widget (plotly.js from the plotly package, the
+same page-wide copy the dashboard's live chart loads; no CDN) whose ``figures`` trait is replaced
+per update. Its size is bounded by the grids, not the history, so bytes per update stay flat.
+Elsewhere it is a display handle updated in place holding the plotly figures and a text summary.
+
+Updates run on the study's worker thread, at most one per ``every_s`` seconds, and always once
+at the end of a search, so a finished study's explainer shows every trial.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..events import Event, StudyFinished, TrialFinished
+from .study import explain_figures, explain_text, resolve_kind
+
+if TYPE_CHECKING:
+    from ..study import Study
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+_ESM = r"""
+const KEY = "__hpwidgets_plotly_promise__";  // shared with the dashboard's live chart
+function evaluatePlotly(code) {
+  try {
+    const module = { exports: {} };
+    new Function("module", "exports", "define", code)(module, module.exports, undefined);
+    if (module.exports && module.exports.react) return Promise.resolve(module.exports);
+  } catch (err) {
+    console.warn("hpwidgets: eval of plotly.js refused, trying a script tag", err);
+  }
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly global")));
+    script.onerror = () => reject(new Error("hpwidgets: could not load plotly.js"));
+    document.head.appendChild(script);
+  });
+}
+function loadPlotly(model) {
+  if (globalThis[KEY]) return globalThis[KEY];
+  if (model.get("plotly_js")) return (globalThis[KEY] = evaluatePlotly(model.get("plotly_js")));
+  return new Promise((resolve) => {  // ask Python for the bundle only when no panel loaded it
+    model.on("change:plotly_js", () => {
+      if (!globalThis[KEY]) globalThis[KEY] = evaluatePlotly(model.get("plotly_js"));
+      globalThis[KEY].then(resolve);
+    });
+    model.send({ type: "need_plotly" });
+  });
+}
+async function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "hpw-explainer";
+  el.appendChild(root);
+  const Plotly = await loadPlotly(model);
+  const draw = () => {
+    const figures = JSON.parse(model.get("figures") || "[]");
+    while (root.children.length > figures.length) { Plotly.purge(root.lastChild); root.lastChild.remove(); }
+    figures.forEach((fig, i) => {
+      let div = root.children[i];
+      if (!div) { div = document.createElement("div"); div.className = "hpw-explainer-figure"; root.appendChild(div); }
+      Plotly.react(div, fig.data, fig.layout, { responsive: true, displaylogo: false });
+    });
+  };
+  draw();
+  model.on("change:figures", draw);
+  return () => model.off("change:figures", draw);
+}
+export default { render };
+"""
+
+
+def _widget_class() -> Any:
+    """The anywidget class, built on first use (anywidget is an optional dependency)."""
+    global _WIDGET
+    if _WIDGET is None:
+        import anywidget
+        import traitlets
+
+        from ..ui.livechart import plotly_js
+
+        class ExplainerWidget(anywidget.AnyWidget):
+            _esm = _ESM
+            plotly_js = traitlets.Unicode("").tag(sync=True)
+            figures = traitlets.Unicode("[]").tag(sync=True)
+
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self.on_msg(self._on_frontend_msg)
+
+            def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+                if isinstance(content, dict) and content.get("type") == "need_plotly":
+                    self.plotly_js = plotly_js()
+
+        _WIDGET = ExplainerWidget
+    return _WIDGET
+
+
+_WIDGET: Any = None
+
+
+def _in_kernel() -> bool:
+    import sys
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+class LiveFigures:
+    """Figures recomputed from studies after their trials finish: the widget or display handle, the
+    throttle and the subscriptions. Subclasses give ``figures()`` and ``text()``."""
+
+    def __init__(self, studies: Sequence[Study], *, every_s: float = 1.0, mode: str = "auto") -> None:
+        if mode not in ("auto", "widget", "static"):
+            raise ValueError(f"`mode` must be 'auto', 'widget' or 'static', but got mode={mode!r}")
+        self.every_s = every_s
+        self.widget: Any = None
+        if mode == "widget" or (mode == "auto" and _in_kernel()):
+            try:
+                self.widget = _widget_class()()
+            except ImportError:  # no anywidget: the static face still explains
+                self.widget = None
+        self._handle: Any = None
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self.refresh()
+        self._unsubscribe = [study.subscribe(self._on_event) for study in studies]
+
+    def figures(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Recompute and redraw now (the studies' events call this, throttled)."""
+        with self._lock:
+            self._last = time.monotonic()
+            if self.widget is not None:
+                self.widget.figures = json.dumps(self.figures(), separators=(",", ":"), allow_nan=False)
+            elif self._handle is not None:
+                self._handle.update(self._bundle(), raw=True)
+
+    def show(self) -> None:
+        """Display in the current output; later trials update it in place."""
+        from IPython.display import display
+        if self.widget is not None:
+            display(self.widget)
+        else:
+            self._handle = display(self._bundle(), raw=True, display_id=True)
+
+    def close(self) -> None:
+        """Stop following the studies (and close the widget)."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        if self.widget is not None:
+            self.widget.close()
+
+    def _bundle(self) -> dict[str, Any]:
+        figures = self.figures()
+        bundle: dict[str, Any] = {"text/plain": self.text()}
+        if figures:
+            bundle[PLOTLY_MIME] = figures[0]  # one mime entry per output: the main figure
+        return bundle
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        if self.widget is not None:
+            return self.widget._repr_mimebundle_(**kwargs)
+        return self._bundle()
+
+    def _on_event(self, event: Event) -> None:
+        due = isinstance(event, TrialFinished) and time.monotonic() - self._last >= self.every_s
+        if due or isinstance(event, StudyFinished):
+            self.refresh()
+
+
+class Explainer(LiveFigures):
+    """Live explainer of ``study``: ``kind`` "auto" (the study's algorithm), "gp", "tpe" or "hyperband".
+
+    ``param`` is the parameter of the GP's 1-D cut and ``pair`` the two of its map (defaults: the first
+    numeric parameter, the first two). ``show()`` displays it; it then follows the study by itself.
+
+    >>> import hpwidgets as hw
+    >>> study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=0, storage=None)
+    >>> explainer = Explainer(study, "gp", mode="static")
+    >>> study.optimize(lambda p: (p["x"] - 0.3) ** 2, trials=4, progress=False)
+    >>> explainer.text().startswith("GP explainer (4 trials")
+    True
+    """
+
+    def __init__(self, study: Study, kind: str = "auto", param: str | None = None,
+                 pair: Sequence[str] | None = None, *, every_s: float = 1.0, mode: str = "auto") -> None:
+        self.study, self.kind = study, resolve_kind(study, kind)
+        self.param, self.pair = param, pair
+        super().__init__([study], every_s=every_s, mode=mode)
+
+    def figures(self) -> list[dict[str, Any]]:
+        """The explainer's plotly figure dicts for the study as it is now."""
+        return explain_figures(self.study, self.kind, self.param, self.pair)
+
+    def text(self) -> str:
+        return explain_text(self.study, self.kind, self.param, self.pair)
+
+
+def show(study: Study, kind: str = "auto", param: str | None = None, pair: Sequence[str] | None = None,
+         **kwargs: Any) -> Explainer:
+    """Display a live explainer for ``study`` and return it (see ``Explainer``)."""
+    explainer = Explainer(study, kind, param, pair, **kwargs)
+    explainer.show()
+    return explainer

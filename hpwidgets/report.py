@@ -1,0 +1,199 @@
+"""``write_report(study, path)``: one self-contained HTML file describing a study.
+
+It holds the optimisation history, parallel coordinates, slices, learning curves (and Hyperband's
+rungs), the algorithm's explainer, the best configuration and a table of every trial. plotly.js
+is read from the plotly Python package and embedded once; nothing is fetched when it opens.
+
+Everything the user named (study, parameters, metrics, choice values, errors) is escaped: HTML
+text through ``html.escape``; the figures travel as JSON in a ``<script type="application/json">``
+whose ``<``, ``>`` and ``&`` are ``\\u`` escapes (so ``</script>`` and ``<!--`` cannot end it);
+strings plotly draws are HTML-escaped too, because plotly renders a little HTML in labels.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import importlib.util
+import json
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .charts import build_figures
+from .charts.data import format_value
+from .trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from .study import Study
+
+CHART_TITLES = {"history": "Optimization history", "parallel": "Parallel coordinates", "slices": "Slices",
+                "curves": "Learning curves", "rungs": "Hyperband rungs"}
+_RAW_KEYS = frozenset({"text"})  # per-point hover texts: the charts escape them where they are made
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;
+color:#222;padding:0 16px}h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;
+border-bottom:1px solid #ddd;padding-bottom:4px}.hpw-meta{color:#555;font-size:14px}
+.hpw-chart{width:100%;min-height:300px;margin-bottom:8px}table{border-collapse:collapse;font-size:13px}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f5f5f5}
+tr.hpw-PRUNED td{color:#b26a00}tr.hpw-FAIL td{color:#c62828}.hpw-scroll{overflow-x:auto}
+.hpw-best td:first-child{font-weight:600}
+"""
+_DRAW = """
+(function () {
+  var figures = JSON.parse(document.getElementById("hpw-figures").textContent);
+  Object.keys(figures).forEach(function (id) {
+    var div = document.getElementById(id);
+    Plotly.newPlot(div, figures[id].data, figures[id].layout, {responsive: true, displaylogo: false})
+      .then(function () { div.setAttribute("data-rendered", "1"); });
+  });
+})();
+"""
+
+
+def plotly_bundle() -> str:
+    """plotly.min.js from the plotly package (found without importing plotly)."""
+    spec = importlib.util.find_spec("plotly")
+    for root in list(spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise ImportError("the HTML report embeds plotly.js from the plotly package: pip install plotly")
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element: no ``<``, ``>`` or ``&`` appear as such."""
+    text = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return "".join(_JSON_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become null (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def plotly_safe(value: Any, key: str | None = None, raw: frozenset[str] = _RAW_KEYS) -> Any:
+    """Escape the strings plotly would read as HTML (labels, titles, categories), except per-point hover
+    texts (escaped where they are made), our own hover templates, and parcoords tick labels (plain text)."""
+    if isinstance(value, str):  # a title's "text" is a label; a trace's "text" (a list) is hover text
+        return value if key == "hovertemplate" else html.escape(value, quote=False)
+    if isinstance(value, dict):
+        if value.get("type") == "parcoords":
+            raw = raw | {"ticktext"}
+        return {k: plotly_safe(v, k, raw) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return list(value) if key in raw else [plotly_safe(v, key, raw) for v in value]
+    return value
+
+
+def _e(value: Any) -> str:
+    return html.escape(format_value(value) if value is not None else "")
+
+
+def _best(study: Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _summary(study: Study, trials: list[FrozenTrial]) -> str:
+    counts = {s: sum(t.state is s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    target = f" {study.target}" if study.target else ""
+    parts = [f"algorithm {study.algorithm.name}", f"{study.direction}{target}",
+             f"{len(trials)} trials ({counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+             f"{counts[TrialState.FAIL]} failed)"]
+    durations = [t.duration for t in trials if t.duration is not None]
+    if durations:
+        parts.append(f"{sum(durations):.1f} s of trial time")
+    return html.escape(" · ".join(parts))
+
+
+def _best_section(study: Study) -> str:
+    best = _best(study)
+    if best is None:
+        return "<h2>Best configuration</h2><p>No trial has completed yet.</p>"
+    rows = [f"<tr><td>{html.escape(str(k))}</td><td>{_e(v)}</td></tr>" for k, v in best.params.items()]
+    label = html.escape(study.target or "value")
+    others = [f"<tr><td>{html.escape(str(k))}</td><td>{_e(v)}</td></tr>" for k, v in best.metrics.items()
+              if k != study.target]
+    metrics = "<tr><th>other metric</th><th>value</th></tr>" + "".join(others) if others else ""
+    return (f"<h2>Best configuration</h2><p>Trial #{best.number}: {label} = {_e(best.value)}</p>"
+            f'<table class="hpw-best"><tr><th>parameter</th><th>value</th></tr>{"".join(rows)}{metrics}</table>')
+
+
+def _trial_table(trials: list[FrozenTrial]) -> str:
+    params = list(dict.fromkeys(k for t in trials for k in t.params))
+    metrics = list(dict.fromkeys(k for t in trials for k in t.metrics))
+    head = ["#", "state", "value", *params, *metrics, "duration (s)", "error"]
+    lines = ["<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>"]
+    for t in trials:
+        error = t.error.strip().splitlines()[-1] if t.error and t.error.strip() else ""
+        cells = [str(t.number), t.state.value, _e(t.value), *(_e(t.params.get(p)) for p in params),
+                 *(_e(t.metrics.get(m)) for m in metrics), _e(t.duration), html.escape(error)]
+        lines.append(f'<tr class="hpw-{t.state.value}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return f'<h2>Trials</h2><div class="hpw-scroll"><table class="hpw-trials">{"".join(lines)}</table></div>'
+
+
+def _explainer_figures(study: Study) -> list[dict[str, Any]]:
+    """The algorithm's explainer; a report is still written when it cannot be drawn."""
+    try:
+        from .explain import explain_figures
+        return explain_figures(study)
+    except Exception:
+        return []
+
+
+def report_figures(study: Study) -> dict[str, dict[str, Any]]:
+    """Every figure of the report by its element id (charts escaped here, explainers escape their own)."""
+    charts = build_figures(study.trials, study.space, study.maximize, study.target)
+    figures = {f"hpw-chart-{name}": plotly_safe(fig) for name, fig in charts.items()}
+    for i, fig in enumerate(_explainer_figures(study)):
+        figures[f"hpw-explain-{i}"] = fig
+    return figures
+
+
+def render_report(study: Study, title: str | None = None) -> str:
+    """The report as one HTML string (see ``write_report``)."""
+    trials = study.trials
+    figures = report_figures(study)
+    name = html.escape(title or f"hpwidgets report: {study.name}")
+    charts = "".join(f'<h2>{html.escape(CHART_TITLES[i.removeprefix("hpw-chart-")])}</h2><div class="hpw-chart" '
+                     f'id="{i}"></div>' for i in figures if i.startswith("hpw-chart-"))
+    explain = "".join(f'<div class="hpw-chart" id="{i}"></div>' for i in figures if i.startswith("hpw-explain-"))
+    if explain:
+        explain = f"<h2>How {html.escape(study.algorithm.name)} decided</h2>{explain}"
+    stamp = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{name}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
+            f'<body><h1>{name}</h1><p class="hpw-meta">{_summary(study, trials)} · written {html.escape(stamp)}</p>'
+            f"{_best_section(study)}{charts}{explain}{_trial_table(trials)}"
+            f'<script type="application/json" id="hpw-figures">{script_json(figures)}</script>'
+            f"<script>{plotly_bundle()}</script><script>{_DRAW}</script></body></html>\n")
+
+
+def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:
+    """Write the study's self-contained HTML report to ``path`` and return the absolute path.
+
+    >>> import hpwidgets as hw, tempfile, os
+    >>> study = hw.tune(lambda p: p["x"] ** 2, {"x": hw.uniform(-1, 1)}, algo="random", trials=3,
+    ...                 seed=0, storage=None, progress=False)
+    >>> path = write_report(study, os.path.join(tempfile.mkdtemp(), "r.html"))
+    >>> path.read_text().count("window.Plotly = Plotly")
+    1
+    """
+    target = Path(path).expanduser().resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = render_report(study, title)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)  # a reader never sees half a report
+    return target

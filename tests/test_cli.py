@@ -1,0 +1,114 @@
+"""``hptune``: demo end to end (a real subprocess), list, report, run and lab (in process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hptune_command() -> list[str]:
+    """The installed console script, else the module (an uninstalled checkout)."""
+    script = Path(sys.executable).with_name("hptune")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hpwidgets.cli"]
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> Path:
+    """A storage file holding one small finished study named "stored"."""
+    path = tmp_path / "studies.db"
+    hw.tune(lambda p: (p["x"] - 0.3) ** 2, {"x": hw.uniform(0, 1)}, algo="random", trials=3, seed=0,
+            name="stored", storage=path, progress=False)
+    return path
+
+
+@pytest.mark.slow
+def test_demo_runs_headless_with_a_progress_bar_then_writes_the_report(tmp_path: Path) -> None:
+    result = subprocess.run([*hptune_command(), "demo", "--trials", "3", "--storage", "demo.db", "-o", "out.html"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == f"report: {tmp_path / 'out.html'}"
+    assert "3/3" in result.stderr  # tqdm's bar: trials done / total
+    text = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert text.count("window.Plotly = Plotly") == 1 and "quickstart-digits-mlp" in text
+    listing = subprocess.run([*hptune_command(), "list", "--storage", "demo.db"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=120)
+    assert "quickstart-digits-mlp  3" in listing.stdout
+
+
+def test_list_shows_the_stored_studies(stored: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list", "--storage", str(stored)]) == 0
+    header, row = capsys.readouterr().out.strip().splitlines()
+    assert header.split() == ["name", "trials", "complete", "best", "algo", "direction"]
+    assert row.split()[:3] == ["stored", "3", "3"] and row.split()[4:] == ["random", "minimize"]
+
+
+def test_list_without_a_storage_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list", "--storage", str(tmp_path / "none.db")]) == 2
+    assert "no storage file" in capsys.readouterr().err
+
+
+def test_report_writes_the_named_study(stored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "stored.html"
+    assert cli.main(["report", "stored", "--storage", str(stored), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out) and "stored" in out.read_text(encoding="utf-8")
+
+
+def test_report_of_an_unknown_study_is_one_line(stored: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", "nope", "--storage", str(stored)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hptune report: no study named 'nope'") and "Traceback" not in err
+
+
+def test_run_tunes_a_function_from_a_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "task.py"
+    script.write_text("import hpwidgets as hw\nSPACE = {'x': hw.uniform(-2, 2)}\n"
+                      "def objective(params):\n    return {'loss': (params['x'] - 1) ** 2}\n")
+    out = tmp_path / "run.html"
+    code = cli.main(["run", f"{script}:objective", "--algo", "random", "--trials", "4", "--seed", "0",
+                     "--minimize", "loss", "--storage", "none", "--no-progress", "-o", str(out)])
+    assert code == 0 and out.is_file()
+    assert capsys.readouterr().out.startswith("best loss ")
+
+
+def test_run_takes_a_json_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "task.py"
+    script.write_text("def objective(params):\n    return params['n'] * 1.0\n")
+    space = hw.SearchSpace({"n": hw.int(1, 5)}).to_json()
+    code = cli.main(["run", f"{script}:objective", "--space", space, "--algo", "random", "--trials", "3",
+                     "--storage", "none", "--no-progress"])
+    assert code == 0 and capsys.readouterr().out.startswith("best value ")
+
+
+def test_run_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "task.py"
+    script.write_text("x = 1\n")
+    assert cli.main(["run", f"{script}:objective", "--storage", "none"]) == 2
+    assert "defines no function 'objective'" in capsys.readouterr().err
+    assert cli.main(["run", "task.py", "--storage", "none"]) == 2
+    assert "script.py:function" in capsys.readouterr().err
+
+
+def test_lab_opens_the_demos_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["lab", "--dry-run"]) == 0
+    command = capsys.readouterr().out.split()
+    assert Path(command[0]).name == "jupyter" and command[1:] == ["lab", str(REPO / "demos")]
+
+
+def test_lab_with_a_missing_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["lab", str(tmp_path / "nowhere"), "--dry-run"]) == 2
+    assert "no demos folder" in capsys.readouterr().err
+
+
+def test_the_console_script_is_declared() -> None:
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'hptune = "hpwidgets.cli:main"' in text
+    assert cli.build_parser().prog == "hptune"

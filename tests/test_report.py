@@ -1,0 +1,139 @@
+"""The HTML report: self-contained, escaped, and drawn by a real browser without errors."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets.report import plotly_bundle, plotly_safe, render_report, script_json, write_report
+
+EVIL = "<script>window.__pwned = 1</script>"
+EVIL_CHOICE = "</script><!--<script>window.__pwned = 2</script>"
+EVIL_METRIC = "<img src=x onerror=window.__pwned=3>"
+CHROMIUM = os.environ.get("HPWIDGETS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def evil_study(algo: str = "hyperband", trials: int = 13) -> hw.Study:
+    """A study whose every user-chosen string tries to run script; with learning curves and a failure."""
+    space = {EVIL: hw.uniform(0, 1), "c": hw.choice(EVIL_CHOICE, "plain"), "epochs": hw.budget(1, 9)}
+
+    def objective(params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
+        if trial.number == 4:
+            raise RuntimeError(EVIL)
+        for epoch in range(params["epochs"]):
+            trial.report(epoch, **{EVIL_METRIC: params[EVIL] * (epoch + 1) / params["epochs"]})
+        return {EVIL_METRIC: params[EVIL]}
+
+    return hw.tune(objective, space, algo=algo, trials=trials, seed=0, storage=None, progress=False,
+                   maximize=EVIL_METRIC, name=EVIL)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(evil_study(), tmp_path_factory.mktemp("report") / "report.html")
+
+
+def test_script_json_never_closes_its_script_element() -> None:
+    value = {"a": "</script><!-- & >", "b": [1.5, float("nan")], "\u2028": "x"}
+    text = script_json(value)
+    assert not set("<>&") & set(text) and "\u2028" not in text
+    assert json.loads(text) == {"a": "</script><!-- & >", "b": [1.5, None], "\u2028": "x"}
+
+
+def test_plotly_safe_escapes_labels_but_not_hover_text_or_templates() -> None:
+    figure = {"data": [{"type": "scatter", "name": "<b>", "x": ["<i>"], "text": ["&lt;ok"],
+                        "hovertemplate": "%{text}<extra></extra>"},
+                       {"type": "parcoords", "dimensions": [{"label": "<x>", "ticktext": ["<y>"]}]}],
+              "layout": {"title": {"text": "a<br>b"}}}
+    safe = plotly_safe(figure)
+    assert safe["data"][0]["name"] == "&lt;b&gt;" and safe["data"][0]["x"] == ["&lt;i&gt;"]
+    assert safe["data"][0]["text"] == ["&lt;ok"] and safe["data"][0]["hovertemplate"].endswith("<extra></extra>")
+    assert safe["data"][1]["dimensions"][0] == {"label": "&lt;x&gt;", "ticktext": ["<y>"]}  # parcoords ticks are text
+    assert safe["layout"]["title"]["text"] == "a&lt;br&gt;b"
+
+
+def test_report_is_one_self_contained_file(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert text.count("window.Plotly = Plotly") == 1  # plotly.js embedded once
+    ours = text.replace(plotly_bundle(), "")  # the page around the bundle loads nothing either
+    assert len(ours) < len(text) and not re.search(r"<script[^>]*\bsrc=|<link[^>]*href=|https?://", ours)
+
+
+def test_user_strings_never_appear_raw(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    for evil in (EVIL, EVIL_CHOICE, EVIL_METRIC):
+        assert evil not in text
+    assert html.escape(EVIL) in text  # the title, the best-config and trial tables show it as text
+    payload = text.split('id="hpw-figures">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in payload and "<!--" not in payload
+
+
+def test_report_has_every_section(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    for chart in ("history", "parallel", "slices", "curves", "rungs"):
+        assert f'id="hpw-chart-{chart}"' in text
+    assert 'id="hpw-explain-0"' in text and "Best configuration" in text
+    assert text.count('<tr class="hpw-') == 13 and '<tr class="hpw-FAIL">' in text
+
+
+def test_report_of_a_study_without_trials(tmp_path: Path) -> None:
+    study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="gp", storage=None)
+    text = render_report(study)
+    assert "No trial has completed yet" in text and 'id="hpw-chart-history"' in text
+
+
+def test_write_report_returns_the_absolute_path_and_makes_folders(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    study = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=2, storage=None,
+                    progress=False)
+    monkeypatch.chdir(tmp_path)
+    path = write_report(study, "sub/dir/r.html")
+    assert path == tmp_path / "sub" / "dir" / "r.html" and path.is_file()
+    assert not list(path.parent.glob("*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def page_factory() -> Iterator[Any]:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"the report's browser test needs Chromium at {CHROMIUM}: `apt-get install chromium`, or set "
+                    f"HPWIDGETS_CHROMIUM (never `playwright install`)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_report_renders_in_chromium_and_runs_no_injected_script(report: Path, page_factory: Any) -> None:
+    page = page_factory(viewport={"width": 1300, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report.as_uri())
+    page.wait_for_function("[...document.querySelectorAll('.hpw-chart')].every(d => d.dataset.rendered)",
+                           timeout=60_000)
+    charts = page.evaluate("[...document.querySelectorAll('.hpw-chart')].map(d => [d.id, "
+                           "d.querySelectorAll('.main-svg').length, d.querySelectorAll('.trace, .parcoords').length])")
+    assert len(charts) == 6 and all(svgs > 0 and traces > 0 for _, svgs, traces in charts), charts
+    assert page.evaluate("window.__pwned") is None
+    assert EVIL in page.inner_text("table.hpw-trials") and EVIL_CHOICE in page.inner_text("table.hpw-trials")
+    assert EVIL in page.text_content("#hpw-chart-slices")  # plotly shows the name as text, too
+    assert problems == [] and [url for url in requests if not url.startswith("file:")] == []
+    page.close()
