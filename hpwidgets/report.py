@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import importlib.util
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .charts import build_figures
+from .charts.assets import plotly_js, plotly_safe
 from .charts.data import format_value
 from .trial import FrozenTrial, TrialState
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 CHART_TITLES = {"history": "Optimization history", "parallel": "Parallel coordinates", "slices": "Slices",
                 "curves": "Learning curves", "rungs": "Hyperband rungs"}
-_RAW_KEYS = frozenset({"text"})  # per-point hover texts: the charts escape them where they are made
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;
@@ -53,16 +52,6 @@ _DRAW = """
 """
 
 
-def plotly_bundle() -> str:
-    """plotly.min.js from the plotly package (found without importing plotly)."""
-    spec = importlib.util.find_spec("plotly")
-    for root in list(spec.submodule_search_locations or []) if spec else []:
-        path = Path(root) / "package_data" / "plotly.min.js"
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    raise ImportError("the HTML report embeds plotly.js from the plotly package: pip install plotly")
-
-
 def script_json(value: Any) -> str:
     """JSON that is safe inside a <script> element: no ``<``, ``>`` or ``&`` appear as such."""
     text = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False, ensure_ascii=False)
@@ -77,20 +66,6 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
-    return value
-
-
-def plotly_safe(value: Any, key: str | None = None, raw: frozenset[str] = _RAW_KEYS) -> Any:
-    """Escape the strings plotly would read as HTML (labels, titles, categories), except per-point hover
-    texts (escaped where they are made), our own hover templates, and parcoords tick labels (plain text)."""
-    if isinstance(value, str):  # a title's "text" is a label; a trace's "text" (a list) is hover text
-        return value if key == "hovertemplate" else html.escape(value, quote=False)
-    if isinstance(value, dict):
-        if value.get("type") == "parcoords":
-            raw = raw | {"ticktext"}
-        return {k: plotly_safe(v, k, raw) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return list(value) if key in raw else [plotly_safe(v, key, raw) for v in value]
     return value
 
 
@@ -177,7 +152,7 @@ def render_report(study: Study, title: str | None = None) -> str:
             f'<body><h1>{name}</h1><p class="hpw-meta">{_summary(study, trials)} · written {html.escape(stamp)}</p>'
             f"{_best_section(study)}{charts}{explain}{_trial_table(trials)}"
             f'<script type="application/json" id="hpw-figures">{script_json(figures)}</script>'
-            f"<script>{plotly_bundle()}</script><script>{_DRAW}</script></body></html>\n")
+            f"<script>{plotly_js()}</script><script>{_DRAW}</script></body></html>\n")
 
 
 def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:

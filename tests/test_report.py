@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import hpwidgets as hw
-from hpwidgets.report import plotly_bundle, plotly_safe, render_report, script_json, write_report
+from hpwidgets.charts.assets import plotly_js, plotly_safe
+from hpwidgets.report import render_report, script_json, write_report
 
 EVIL = "<script>window.__pwned = 1</script>"
 EVIL_CHOICE = "</script><!--<script>window.__pwned = 2</script>"
@@ -66,7 +67,7 @@ def test_plotly_safe_escapes_labels_but_not_hover_text_or_templates() -> None:
 def test_report_is_one_self_contained_file(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
     assert text.count("window.Plotly = Plotly") == 1  # plotly.js embedded once
-    ours = text.replace(plotly_bundle(), "")  # the page around the bundle loads nothing either
+    ours = text.replace(plotly_js(), "")  # the page around the bundle loads nothing either
     assert len(ours) < len(text) and not re.search(r"<script[^>]*\bsrc=|<link[^>]*href=|https?://", ours)
 
 

@@ -173,6 +173,15 @@ def test_live_chart_sends_only_the_new_points_per_trial(sent):
     assert all("plotly_js" not in d.get("state", {}) for t, d in sent if t == "comm_msg")
 
 
+def test_live_chart_labels_named_by_the_user_stay_text(sent):
+    space = hw.SearchSpace({"<b>p</b>": hw.choice("<i>a</i>", "b"), "x": hw.uniform(0, 1)})
+    chart = LiveChart(space, target="<u>acc</u>")
+    chart.push([FrozenTrial(0, TrialState.COMPLETE, {"<b>p</b>": "<i>a</i>", "x": 0.5}, value=1.0)])
+    snapshot = chart.snapshot
+    assert "<b>p</b>" not in snapshot and "<u>acc</u>" not in snapshot
+    assert "&lt;b&gt;p&lt;/b&gt;" in snapshot and "&lt;u&gt;acc&lt;/u&gt;" in snapshot
+
+
 def test_rendered_message_sets_the_event_and_resync_refreshes_the_snapshot(sent):
     chart = LiveChart(SPACE, trials=[trial(0)])
     assert not chart.rendered.is_set()

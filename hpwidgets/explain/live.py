@@ -83,7 +83,7 @@ def _widget_class() -> Any:
         import anywidget
         import traitlets
 
-        from ..ui.livechart import plotly_js
+        from ..charts.assets import plotly_js
 
         class ExplainerWidget(anywidget.AnyWidget):
             _esm = _ESM

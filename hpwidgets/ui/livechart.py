@@ -10,8 +10,6 @@ held, so snapshots at most about double the traffic and never make it grow per t
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import threading
 import time
@@ -22,24 +20,13 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..charts.assets import plotly_js, plotly_safe
 from ..charts.data import ChartTracker, Contribution, collect
 from ..charts.figures import FigureSet
 from ..space import SearchSpace
 from ..trial import FrozenTrial
 
 SNAPSHOT_EVERY_S = 5.0
-
-
-@functools.lru_cache(maxsize=1)
-def plotly_js() -> str:
-    """plotly.min.js as shipped inside the plotly Python package (read once per process; no CDN)."""
-    spec = importlib.util.find_spec("plotly")  # finds the package without importing it
-    roots = list(spec.submodule_search_locations or []) if spec else []
-    for root in roots:
-        path = Path(root) / "package_data" / "plotly.min.js"
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    raise ImportError("the live charts need plotly.js from the plotly package: pip install 'hpwidgets[notebook]'")
 
 
 def _pop_texts(traces: Iterable[dict[str, Any]]) -> dict[int, str]:
@@ -129,7 +116,7 @@ class LiveChart(anywidget.AnyWidget):
         self._contributions += [self._tracker.add(t) for t in missing]
         data = collect(self._tracker, self._contributions)
         figures = FigureSet(data, self._target or "value", self._maximize)
-        charts = figures.figures(data)
+        charts = plotly_safe(figures.figures(data))  # user-named labels stay text
         texts = _pop_texts(trace for chart in charts.values() for trace in chart["data"])
         state = {"seq": self._seq, "order": figures.names, "charts": charts, "texts": texts}
         return figures, json.dumps(state, separators=(",", ":"), allow_nan=False)
