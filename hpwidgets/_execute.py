@@ -46,6 +46,8 @@ def outcome(result: Any, target: str | None) -> tuple[float, dict[str, float]]:
                 raise ValueError(f"the objective returned the metrics {sorted(metrics)!r} but not the "
                                  f"target {target!r}")
             return metrics[target], metrics
+        if not metrics:
+            raise ValueError("the objective returned an empty dict; return a number or {metric: value}")
         if len(metrics) != 1:
             raise ValueError(f"the objective returned several metrics {sorted(metrics)!r}; name the one to "
                              f"optimise with maximize='name' or minimize='name'")
@@ -70,8 +72,8 @@ def run(call: BoundObjective, number: int, params: Mapping[str, Any], device: st
         fields = {"state": TrialState.PRUNED}
     except KeyboardInterrupt:
         fields = {"state": TrialState.FAIL, "error": "interrupted: KeyboardInterrupt (the study is stopped)"}
-    except Exception as error:
-        fields = {"state": TrialState.FAIL, "error": f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}"}
+    except BaseException as error:  # SystemExit (argparse, sys.exit), CancelledError...: FAIL, never lost
+        fields = {"state": TrialState.FAIL, "error": describe(error)}
     frozen = FrozenTrial(number=number, params=params, reports=tuple(trial.reports), started_at=started,
                          finished_at=time.time(), device=device, **fields)
     if frozen.state is TrialState.PRUNED and "value" not in fields:
@@ -80,3 +82,11 @@ def run(call: BoundObjective, number: int, params: Mapping[str, Any], device: st
         frozen = frozen.evolve(value=frozen.last_reported(target), metrics=last)
     return frozen
 
+
+def describe(error: BaseException) -> str:
+    """Type, message and traceback; an exception whose ``str()`` raises still gets described."""
+    try:
+        text = str(error)
+    except Exception:
+        text = "<str() failed>"
+    return f"{type(error).__name__}: {text}\n\n{traceback.format_exc()}"

@@ -157,7 +157,8 @@ class SlotPool:
                 raise TimeoutError(f"no free slot within {timeout} s; busy: {self.busy()!r}")
             device = min((d for d in self._capacity if len(self._busy[d]) < self._capacity[d]),
                          key=lambda d: len(self._busy[d]) / self._capacity[d])
-            index = min(set(range(self._capacity[device])) - self._busy[device])
+            # First free index without building a set of all of them (--parallel may be huge).
+            index = next(i for i in range(self._capacity[device]) if i not in self._busy[device])
             self._busy[device].add(index)
             return Slot(device, index)
 

@@ -5,13 +5,12 @@ before anything is created. In a kernel the search runs in a background thread a
 returns, so the panel's buttons keep working. Headless runs (nbclient, papermill) and "Run All"
 still see complete results: a ``pre_run_cell`` hook waits for a background search whose panel no
 frontend has rendered. ``--wait`` and terminal IPython block; Ctrl-C pauses the study and re-raises.
-``--gpus``/``--per-gpu``/``--executor`` are parsed for the GPU runner; only CPU values work for now.
+``--gpus``/``--per-gpu``/``--executor`` choose the runner (GPU slots, processes, a Dask cluster).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextvars
 import os
 import re
 import sys
@@ -25,71 +24,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
 
 from .algorithms import ALGORITHMS
-from .parse import DISTRIBUTIONS, LAST, PARAMS, CellError, ParsedCell, parse
+from .cell import CellObjective, hp, portable_namespace
+from .parse import LAST, CellError, ParsedCell, parse
 from .study import Study
-from .trial import FrozenTrial, Trial, TrialState
+from .trial import FrozenTrial, TrialState
 
-_CURRENT: contextvars.ContextVar[Trial | None] = contextvars.ContextVar("hpwidgets_trial", default=None)
 _GPUS = re.compile(r"^(auto|none|\d+(,\d+)*)$")
-
-
-class _HP:
-    """``hp`` in a tuned cell: the distributions and ``hp.report(step=..., **metrics)``.
-
-    Outside a trial ``hp.uniform(0, 1)`` gives the dimension's default and ``hp.report`` does
-    nothing, so the cell also runs as plain Python. The trial is found through a ContextVar
-    of the thread running it: parallel trials never see each other's reports.
-    """
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in DISTRIBUTIONS:
-            raise AttributeError(f"hp has no {name!r}; it has {', '.join(dir(self))}")
-        return lambda *args, **kwargs: DISTRIBUTIONS[name](*args, **kwargs).default
-
-    def __dir__(self) -> list[str]:
-        return [*DISTRIBUTIONS, "report", "should_stop", "trial"]
-
-    @property
-    def trial(self) -> Trial | None:
-        return _CURRENT.get()
-
-    def report(self, step: int | None = None, **metrics: Any) -> None:
-        """A learning-curve point for the running trial; raises TrialPruned when it should stop."""
-        trial = _CURRENT.get()
-        if trial is not None:
-            trial.report(step, **metrics)
-
-    def should_stop(self) -> bool:
-        trial = _CURRENT.get()
-        return trial is not None and trial.should_stop()
-
-
-hp = _HP()
-
-
-def _device(name: str) -> Any:
-    """``torch.device`` when the user already imported torch (never import it for them)."""
-    torch = sys.modules.get("torch")
-    return torch.device(name) if torch is not None else name
-
-
-class _CellObjective:
-    """Runs the compiled cell body once per trial in a shallow copy of the user's namespace."""
-
-    def __init__(self, code: Any, namespace: dict[str, Any], key: str) -> None:
-        self._code, self._namespace, self._key = code, namespace, key
-
-    def __call__(self, params: dict[str, Any], trial: Trial) -> Any:
-        namespace = dict(self._namespace)  # imports, data and functions visible; trial names stay here
-        namespace.update({PARAMS: dict(params), "hp": hp, "device": _device(trial.device)})
-        token = _CURRENT.set(trial)
-        try:
-            exec(self._code, namespace)  # the user's own cell, run as they asked
-        finally:
-            _CURRENT.reset(token)
-        if self._key not in namespace:
-            raise NameError(f"the cell ended without setting `{self._key}`, the metric to optimise")
-        return namespace[self._key]
+_DASK_SCHEMES = ("dask://", "tcp://", "tls://")
 
 
 @dataclass
@@ -97,7 +38,7 @@ class _Launch:
     """A study started by the magic, with what is needed to (re)start it from the panel."""
 
     study: Study
-    objective: _CellObjective
+    objective: CellObjective
     options: argparse.Namespace
     dashboard: Any = None
     background: bool = False  # later cells wait for it unless a frontend rendered its panel
@@ -109,7 +50,8 @@ class _Launch:
         if not self.study.running:
             trials = max(self.options.trials, self.study.n_target)
             self.study.optimize(self.objective, trials, parallel=self.options.parallel,
-                                timeout=self.options.timeout, background=True, progress=self.dashboard is None)
+                                timeout=self.options.timeout, background=True, progress=self.dashboard is None,
+                                **_placement(self.options))
 
     @property
     def rendered(self) -> bool:
@@ -138,7 +80,7 @@ def _positive(kind: type) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or value <= 0:
+        if value is None or not value > 0 or value == float("inf"):  # `not > 0` also refuses NaN
             raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, but got {text!r}")
         return value
     convert.__name__ = f"positive {kind.__name__}"
@@ -206,9 +148,10 @@ def _check_options(args: argparse.Namespace, shell: Any) -> None:
                          f"or wait for it, then re-run this cell to continue it")
     if not _GPUS.match(args.gpus):
         raise UsageError(f"--gpus must be auto, none or GPU indices like 0,1, but got {args.gpus!r}")
-    if args.gpus not in ("auto", "none") or args.per_gpu != 1 or args.executor != "thread":
-        raise UsageError("--gpus with indices, --per-gpu and --executor other than thread are not supported "
-                         "yet: trials run on CPU threads in this version (`--gpus auto` means CPU for now)")
+    if args.per_gpu != "auto" and not (args.per_gpu.isdigit() and int(args.per_gpu) >= 1):
+        raise UsageError(f"--per-gpu must be a positive int or auto, but got {args.per_gpu!r}")
+    if not (args.executor in ("thread", "process") or args.executor.startswith(_DASK_SCHEMES)):
+        raise UsageError(f"--executor must be thread, process or dask://host:port, but got {args.executor!r}")
     if args.edit:
         if args.wait:
             raise UsageError("--edit waits for Start on the panel, and --wait would block the click: use one")
@@ -230,6 +173,22 @@ def _direction(args: argparse.Namespace, parsed: ParsedCell, line: str) -> tuple
                          f"(e.g. `accuracy`) or pass --maximize NAME / --minimize NAME")
     # A last expression that is a plain name labels the study's target like --maximize NAME would.
     return {flag: parsed.metric if parsed.metric.isidentifier() else True}, LAST
+
+
+def _placement(args: argparse.Namespace) -> dict[str, Any]:
+    """Runner keywords from --gpus/--per-gpu/--executor (checked already by _check_options).
+
+    ``--gpus auto`` (the default) uses GPUs only when the user has imported torch: a
+    scikit-learn cell should not pay for importing torch just to learn there is no GPU.
+    """
+    gpus: Any = None
+    if args.gpus == "auto":
+        gpus = "auto" if "torch" in sys.modules else None
+    elif args.gpus != "none":
+        gpus = [int(i) for i in args.gpus.split(",")]
+    per_gpu: Any = args.per_gpu if args.per_gpu == "auto" else int(args.per_gpu)
+    executor = {"thread": None, "process": "processes"}.get(args.executor, args.executor)
+    return {"gpus": gpus, "per_gpu": per_gpu, "executor": executor}
 
 
 def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[str, Any]) -> Study:
@@ -264,9 +223,9 @@ class HPTuneMagics(Magics):
     @argument("--wait", action="store_true", help="block until the search ends")
     @argument("--edit", action="store_true", help="show the sliders and wait for Start")
     @argument("-o", dest="output", metavar="VAR", help="store the Study in variable VAR")
-    @argument("--gpus", default="auto", help="auto | none | 0,1 (GPU runner: not yet; CPU for now)")
-    @argument("--per-gpu", type=_positive(int), default=1, help="trials per GPU (GPU runner: not yet)")
-    @argument("--executor", default="thread", help="thread (process / dask://...: not yet)")
+    @argument("--gpus", default="auto", help="auto (GPUs if torch is imported) | none | indices like 0,1")
+    @argument("--per-gpu", default="1", help="trials sharing one GPU: a number or auto (from memory)")
+    @argument("--executor", default="thread", help="thread | process | dask://host:port")
     @line_cell_magic
     def hptune(self, line: str, cell: str | None = None) -> None:
         """Tune the hyperparameters the cell declares; each trial runs the cell body once.
@@ -291,7 +250,7 @@ class HPTuneMagics(Magics):
         parsed = self._parse(line, cell)
         direction, key = _direction(args, parsed, line)
         launch = _Launch(_make_study(args, parsed, direction),
-                         _CellObjective(parsed.code, dict(self.shell.user_ns), key), args)
+                         CellObjective(parsed.code, self._namespace(args), key), args)
         study = launch.study
         if args.output:
             self.shell.user_ns[args.output] = study
@@ -307,9 +266,17 @@ class HPTuneMagics(Magics):
             _block(study)
             print(_summary(study))
 
+    def _namespace(self, args: argparse.Namespace) -> dict[str, Any]:
+        """A snapshot of the user's namespace; only its picklable part for processes or Dask."""
+        namespace = dict(self.shell.user_ns)
+        return namespace if args.executor == "thread" else portable_namespace(namespace)
+
     def _parse(self, line: str, cell: str) -> ParsedCell:
         """Parse with line numbers as the user sees them (the %%hptune line is line 1)."""
-        source = self.shell.input_transformer_manager.transform_cell(cell)  # `!cmd`, `%magic` lines
+        try:
+            source = self.shell.input_transformer_manager.transform_cell(cell)  # `!cmd`, `%magic` lines
+        except SyntaxError:  # e.g. an inconsistent dedent: let parse() name the line itself
+            source = cell
         if len(source.splitlines()) != len(cell.splitlines()):
             source = cell  # a transform that moved lines would misplace every error: use the raw text
         filename = self.shell.compile.cache(f"%%hptune {line}\n{cell}", self.shell.execution_count)
@@ -385,7 +352,10 @@ def _study_table(storage: str | None) -> str:
     rows: dict[str, list[str]] = {}
     if storage is not None and os.path.exists(storage):
         from .store import Store
-        store = Store(storage)
+        try:
+            store = Store(storage)
+        except ValueError as error:  # a corrupted or foreign file: say so, leave it alone
+            raise UsageError(str(error)) from None
         try:
             for s in store.list_studies():
                 best = "-" if s.best_value is None else f"{s.best_value:.6g}"

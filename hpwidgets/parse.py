@@ -87,6 +87,15 @@ def parse(text: str, *, first_line: int = 1, filename: str = "<hptune>") -> Pars
     """
     offset = first_line - 1
     try:
+        return _parse_and_compile(text, offset, filename)
+    except (RecursionError, MemoryError):  # e.g. a 1,000-term sum: Python's compiler gives up
+        line, first = next(((i, t) for i, t in enumerate(text.splitlines(), 1) if t.strip()), (1, ""))
+        raise CellError(line + offset, 1, first.strip(), "the cell is nested too deeply for Python to "
+                        "compile; split it into smaller statements") from None
+
+
+def _parse_and_compile(text: str, offset: int, filename: str) -> ParsedCell:
+    try:
         tree, declarations, metric = _parse_body(text, offset)
     except CellError as error:
         raise error.shifted(offset) from None

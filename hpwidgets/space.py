@@ -27,8 +27,12 @@ def _require(condition: bool, message: str) -> None:
 def _finite_number(name: str, value: Any) -> float:
     is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     _require(is_number, f"`{name}` must be a number, but got {name}={value!r}")
-    _require(math.isfinite(value), f"`{name}` must be finite, but got {name}={value!r}")
-    return value
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond a float's range, e.g. 10**400
+        finite = False
+    _require(finite, f"`{name}` must be finite, but got {name}={value!r}")
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:
@@ -49,12 +53,19 @@ class Float:
     def __post_init__(self) -> None:
         low, high = _finite_number("low", self.low), _finite_number("high", self.high)
         _require(low < high, f"`low < high` must hold, but got low={low!r}, high={high!r}")
+        _require(math.isfinite(float(high) - float(low)),
+                 f"`high - low` must be finite, but got low={low!r}, high={high!r}")
         if self.log:
             _require(low > 0, f"`low > 0` must hold for a log scale, but got low={low!r}")
+        object.__setattr__(self, "low", low)  # plain Python numbers: JSON-ready, no numpy overflow
+        object.__setattr__(self, "high", high)
         if self.q is not None:
             q = _finite_number("q", self.q)
             _require(q > 0, f"`q > 0` must hold, but got q={q!r}")
             _require(q <= high - low, f"`q <= high - low` must hold, but got q={q!r}, high - low={high - low!r}")
+            _require(math.isfinite(max(abs(low), abs(high)) / q),
+                     f"the grid `max(|low|, |high|) / q` must be finite, but got q={q!r}")
+            object.__setattr__(self, "q", q)
 
     @property
     def integral_grid(self) -> bool:
@@ -112,6 +123,8 @@ class Int:
         low, high, step = int(self.low), int(self.high), int(self.step)
         _require(low < high, f"`low < high` must hold, but got low={low!r}, high={high!r}")
         _require(step >= 1, f"`step >= 1` must hold, but got step={step!r}")
+        _require(-2**63 <= low and high < 2**63,
+                 f"int bounds must fit in 64 bits, but got low={low!r}, high={high!r}")
         _require((high - low) % step == 0,
                  f"`step` must divide `high - low`, but got step={step!r}, high - low={high - low!r}")
         if self.log:
@@ -187,6 +200,8 @@ class Choice:
         for v in values:
             _require(isinstance(v, _SCALAR_TYPES),
                      f"choice values must be str, int, float, bool or None, but got {v!r}")
+        _require(not any(isinstance(v, float) and math.isnan(v) for v in values),
+                 "choice values must not be NaN: NaN equals nothing, so it could never be matched")
         _require(len(set(map(repr, values))) == len(values), f"choice values must be distinct, but got {values!r}")
         object.__setattr__(self, "values", values)
 
@@ -231,9 +246,14 @@ _FROM_DICT = {
 
 
 def dimension_from_dict(spec: Mapping[str, Any]) -> Dimension:
+    _require(isinstance(spec, Mapping), f"a dimension spec must be a mapping, but got {spec!r}")
     kind = spec.get("type")
-    _require(kind in _FROM_DICT, f"unknown dimension type {kind!r}; expected one of {sorted(_FROM_DICT)}")
-    return _FROM_DICT[kind](spec)
+    _require(isinstance(kind, str) and kind in _FROM_DICT,
+             f"unknown dimension type {kind!r}; expected one of {sorted(_FROM_DICT)}")
+    try:
+        return _FROM_DICT[kind](spec)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"a {kind} dimension spec needs its fields, but got {dict(spec)!r} ({error})") from None
 
 
 # --- the public constructors (`hw.uniform(...)` etc.) -------------------------------------
@@ -342,6 +362,7 @@ class SearchSpace(Mapping[str, Dimension]):
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
+        _require(isinstance(spec, Mapping), f"a space spec must be a mapping of name to dimension, but got {spec!r}")
         return cls({name: dimension_from_dict(d) for name, d in spec.items()})
 
     @classmethod

@@ -158,6 +158,9 @@ class Store:
         """True for an empty database (ours to fill); raises for a corrupted, foreign or newer one."""
         try:
             names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O error: not a verdict on the file
+            raise StorageError(f"could not read {self.path}: {exc}; it was left untouched "
+                               "(is its disk full, or another program holding it?)") from exc
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path} is not a readable SQLite database ({exc}); it may be corrupted. "
                                "It was left untouched: pass a different path") from exc

@@ -86,6 +86,11 @@ class Study:
         self._stop, self._paused = threading.Event(), False
         self._thread: threading.Thread | None = None
         self._driver_error: BaseException | None = None
+        self._storage_error: Exception | None = None
+        # Set while no background search runs. An Event, not Thread.is_alive(): in Python 3.11 a
+        # Ctrl-C inside Thread.join() marks a thread that is still running as dead (gh-90882).
+        self._done = threading.Event()
+        self._done.set()
         self.n_target = 0
         self.finish_reason: str | None = None
         self.space = self._attach(space)
@@ -152,7 +157,7 @@ class Study:
     # --- controls (thread-safe) -------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return (self._thread is not None and self._thread.is_alive()) or bool(self._running)
+        return not self._done.is_set() or bool(self._running)
 
     @property
     def paused(self) -> bool:
@@ -211,18 +216,15 @@ class Study:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a background search ends; True when it has. Ctrl-C pauses the study."""
-        thread = self._thread
-        if thread is None:
-            return True
         try:
-            thread.join(timeout)
+            finished = self._done.wait(timeout)
         except KeyboardInterrupt:
             self.pause()
             raise
         if self._driver_error is not None:
             error, self._driver_error = self._driver_error, None
             raise error
-        return not thread.is_alive()
+        return finished
 
     # --- the loop ---------------------------------------------------------------------------
     def optimize(self, objective: Objective, trials: int = 20, *, parallel: int = 1, timeout: float | None = None,
@@ -250,10 +252,12 @@ class Study:
             self.n_target = max(trials, len(self._finished))
             self._stop.clear()
             self._paused = False
+            self._storage_error = None
         detach = self._attach_progress(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = _execute.bind(objective)
         if background:
+            self._done.clear()
             self._thread = threading.Thread(target=self._drive_safely, args=(call, runner, deadline, detach),
                                             name=f"hpwidgets-{self.name}", daemon=True)
             self._thread.start()
@@ -271,6 +275,8 @@ class Study:
             self._drive(*args)
         except BaseException as error:
             self._driver_error = error
+        finally:
+            self._done.set()
 
     def _drive(self, call: _execute.BoundObjective, runner: Runner, deadline: float | None,
                detach: Callable[[], None]) -> None:
@@ -289,11 +295,15 @@ class Study:
             self.finish_reason = reason
             self._bus.publish(StudyFinished(self.name, reason, len(self._finished)))
             detach()
+        if self._storage_error is not None:  # the trials so far are saved; say why it stopped
+            raise self._storage_error
 
     def _next_step(self, runner: Runner, deadline: float | None) -> tuple[int, dict[str, Any]] | str | None:
         """The next (number, params) to run, or why the loop ends (a reason string)."""
         with self._cond:
             while True:
+                if self._storage_error is not None:
+                    return "storage error"
                 if self._stop.is_set():
                     return "stopped"
                 if deadline is not None and time.monotonic() >= deadline:
@@ -304,18 +314,22 @@ class Study:
                 if started >= self.n_target and not self._running:
                     return "complete"
                 if not self._paused and started < self.n_target and len(self._running) < runner.capacity:
-                    return self._start_trial()
+                    return self._start_trial() or "storage error"
                 self._cond.wait(0.1 if deadline is not None else 0.5)
 
     def _n_failed(self) -> int:
         return sum(1 for t in self._finished.values() if t.state is TrialState.FAIL)
 
-    def _start_trial(self) -> tuple[int, dict[str, Any]]:
-        """Ask, register the trial (store row first), announce it; called with the lock held."""
+    def _start_trial(self) -> tuple[int, dict[str, Any]] | None:
+        """Ask, register the trial (store row first); None when the store refuses. Lock held."""
         params = self.space.with_budget_at_max({k: _plain(v) for k, v in self.algorithm.ask().items()})
         self.space.validate_params(params)
         if self.store is not None:
-            number = self.store.start_trial(self._record.id, params, "cpu")
+            try:
+                number = self.store.start_trial(self._record.id, params, "cpu")
+            except Exception as error:  # disk full, file gone: stop with every finished trial saved
+                self._storage_error = error
+                return None
         else:
             number = max([*self._finished, *self._running], default=-1) + 1
         self._running[number] = params
@@ -328,8 +342,12 @@ class Study:
 
     def _run_trial(self, call: _execute.BoundObjective, number: int, params: dict[str, Any], device: str) -> None:
         self._bus.publish(TrialStarted(self.name, number, params, device))
-        frozen = self._runner.execute(call, number, params, device, target=self.target,
-                                      on_report=self._on_report, stopping=self._stop.is_set)
+        try:
+            frozen = self._runner.execute(call, number, params, device, target=self.target,
+                                          on_report=self._on_report, stopping=self._stop.is_set)
+        except Exception as error:  # a runner failure costs this trial, never a hung search
+            frozen = FrozenTrial(number=number, state=TrialState.FAIL, params=params, device=device,
+                                 error=f"runner failed: {_execute.describe(error)}")
         self._record_finished(frozen)
         if frozen.error is not None and frozen.error.startswith("interrupted: KeyboardInterrupt"):
             self.stop()
@@ -350,6 +368,7 @@ class Study:
                 self.store.finish_trial(self._record.id, frozen)
             except Exception as error:
                 stored = False
+                self._storage_error = error
                 frozen = frozen.evolve(error=(frozen.error or "") + f"\nnot saved: {error}")
         with self._cond:
             self._running.pop(frozen.number, None)

@@ -179,10 +179,9 @@ def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
     ("--parallel -1", CELL, "--parallel"),
     ("--timeout 0", CELL, "--timeout: must be a positive float"),
     ("--algo sa", CELL, "invalid choice: 'sa'"),
-    ("--gpus 0,1", CELL, "not supported yet"),
     ("--gpus many", CELL, "--gpus must be auto, none or GPU indices"),
-    ("--per-gpu 2", CELL, "not supported yet"),
-    ("--executor dask://h:8786", CELL, "not supported yet"),
+    ("--per-gpu 0", CELL, "--per-gpu must be a positive int or auto, but got '0'"),
+    ("--executor mpi", CELL, "--executor must be thread, process or dask://host:port, but got 'mpi'"),
     ("--edit", CELL, "--edit needs the widget panel"),
     ("--edit --wait", CELL, "use one"),
     ("--name ''", CELL, "--name must not be empty"),
@@ -302,3 +301,38 @@ def test_report_writes_html_or_says_not_available(ip: InteractiveShell, tmp_path
 def test_bad_line_commands_are_usage_errors(ip: InteractiveShell, line: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         ip.run_line_magic("hptune", line)
+
+
+def test_process_executor_runs_the_cell_in_worker_processes(ip: InteractiveShell) -> None:
+    ip.run_cell("import os\ndef shift(v):\n    return v + 1\nparent = os.getpid()")
+    cell = "x = hp.uniform(0, 1)\nfar = os.getpid() != parent\nacc = shift(x) if far else -1.0\nacc\n"
+    study = tune(ip, f"{QUICK} --maximize acc --executor process --parallel 2", cell)
+    assert [t.state for t in study.trials] == [hw.TrialState.COMPLETE] * 4
+    assert all(1 <= t.value <= 2 for t in study.trials)  # ran away from the kernel, user function visible
+    assert "far" not in ip.user_ns
+
+
+def test_gpu_options_reach_the_runner_and_fall_back_to_the_cpu(ip: InteractiveShell,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import hpwidgets.devices as devices
+    monkeypatch.setattr(devices, "discover_gpus", lambda: [])  # this machine's truth, without importing torch
+    with pytest.warns(RuntimeWarning, match="no CUDA GPU is visible"):
+        study = tune(ip, f"{QUICK} --maximize acc --gpus 0 --per-gpu 2")
+    assert {t.device for t in study.trials} == {"cpu"} and len(study.trials) == 4
+
+
+@pytest.mark.parametrize("gpus, torch_imported, expected", [
+    ("auto", False, None), ("auto", True, "auto"), ("none", True, None), ("0,1", False, [0, 1]),
+])
+def test_placement_reads_the_options(monkeypatch: pytest.MonkeyPatch, gpus: str, torch_imported: bool,
+                                     expected: object) -> None:
+    import argparse
+    import sys
+
+    from hpwidgets.magic import _placement
+    if torch_imported:
+        monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
+    else:
+        monkeypatch.delitem(sys.modules, "torch", raising=False)
+    args = argparse.Namespace(gpus=gpus, per_gpu="auto", executor="dask://127.0.0.1:8786")
+    assert _placement(args) == {"gpus": expected, "per_gpu": "auto", "executor": "dask://127.0.0.1:8786"}
