@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from ..study import Study
 
 KINDS = ("gp", "tpe", "hyperband")
-_BY_ALGORITHM = {"gp": "gp", "tpe": "tpe", "hyperband": "hyperband", "random": "gp"}
+_BY_ALGORITHM = {"gp": "gp", "tpe": "tpe", "hyperband": "hyperband", "random": "gp", "gp-skopt": "gp",
+                 "tpe-hyperopt": "tpe"}
 
 
 def resolve_kind(study: Study, kind: str = "auto") -> str:

@@ -1,0 +1,186 @@
+"""NativeTPE: a Tree-structured Parzen Estimator written on numpy (Bergstra et al. 2011).
+
+The history is split by loss into a small "good" set and the rest; each set becomes a
+Parzen density ``l(x)`` / ``g(x)``, candidates are drawn from ``l`` and the one with the
+largest ``l(x) / g(x)`` (which orders expected improvement) is suggested.
+
+Choices made here, and why:
+
+* Multivariate kernels: one product kernel per observation over all dimensions, so
+  interacting parameters (learning rate and batch size) are modelled jointly.
+* Numeric dimensions live in the unit interval (``to_unit``), where the kernels are
+  Gaussians truncated to [0, 1]; integers and ``q`` grids are snapped before scoring.
+* Every density also holds a broad prior component, so nothing gets zero probability.
+* Bandwidths shrink with the number of points, ``0.05 * n ** (-1 / (d + 4))`` of the unit
+  range (Scott's rule), clipped below at 1% of the range (a fixed "magic clip"). The
+  factor 0.05 is narrower than the textbook 0.2: on held-out seeds it converged faster
+  within 50-trial budgets (Branin, Hartmann6, a mixed 5-D problem).
+* Categorical kernels keep ``1 - 1 / min(100, 1 + n)`` of their mass on the observed value.
+* The first ``n_startup_trials`` suggestions are scrambled Sobol points.
+* Running trials (asked, not yet told) join the bad set: a constant liar that spreads
+  parallel workers out instead of sending them all to the same spot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ..space import SearchSpace
+from ..trial import FrozenTrial
+from ._encode import EncodedHistory, StartupDesign, UnitEncoder, drop_told
+from .base import Algorithm
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_MAX_PENDING = 64  # stale asks that are never told must not grow without bound
+
+
+class Parzen:
+    """A weighted mixture of product kernels over encoded rows, plus a prior component."""
+
+    def __init__(self, points: np.ndarray, weights: np.ndarray, encoder: UnitEncoder,
+                 prior_weight: float, bandwidth_factor: float, min_bandwidth: float) -> None:
+        self.is_cat, self.n_choices = encoder.is_cat, encoder.n_choices
+        num = ~self.is_cat
+        m, d_num = len(points), int(num.sum())
+        # The prior component: centred, as wide as the range, uniform over choices.
+        self.mu = np.vstack([points[:, num], np.full((1, d_num), 0.5)])
+        bw = bandwidth_factor * max(m, 1) ** (-1.0 / (d_num + 4))
+        bw = min(max(bw, min_bandwidth), 1.0)
+        self.sigma = np.vstack([np.full((m, d_num), bw), np.ones((1, d_num))])
+        lo, hi = ndtr(-self.mu / self.sigma), ndtr((1.0 - self.mu) / self.sigma)
+        self.cdf_lo, self.cdf_hi = lo, hi
+        self.log_norm = np.log(np.maximum(hi - lo, 1e-300))
+        w = np.append(weights, prior_weight)
+        self.log_w = np.log(w / w.sum())
+        # Categorical kernels: own value kept with probability 1 - h, the rest spread evenly.
+        h = 1.0 / min(100.0, 1.0 + m)
+        self.cat_probs = []
+        for j in np.flatnonzero(self.is_cat):
+            k = int(self.n_choices[j])
+            probs = np.full((m + 1, k), h / k)
+            probs[np.arange(m), points[:, j].astype(int)] += 1.0 - h
+            probs[m] = 1.0 / k
+            self.cat_probs.append(probs)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` rows: pick a component by weight, then every dimension from that component."""
+        comp = rng.choice(len(self.log_w), size=n, p=np.exp(self.log_w))
+        out = np.empty((n, len(self.is_cat)))
+        lo, hi = self.cdf_lo[comp], self.cdf_hi[comp]
+        # Inverse-CDF sampling of the truncated normal: [0, 1] always holds the mean, so
+        # the CDF interval has width >= ~0.5 of one side and ndtri stays finite.
+        u = lo + rng.random(lo.shape) * (hi - lo)
+        z = ndtri(np.clip(u, 1e-300, 1 - 1e-16))
+        out[:, ~self.is_cat] = np.clip(self.mu[comp] + self.sigma[comp] * z, 0.0, 1.0)
+        for probs, j in zip(self.cat_probs, np.flatnonzero(self.is_cat), strict=True):
+            cum = np.cumsum(probs[comp], axis=1)
+            pick = (rng.random((n, 1)) * cum[:, -1:] > cum).sum(axis=1)
+            out[:, j] = np.minimum(pick, probs.shape[1] - 1)
+        return out
+
+    def log_pdf(self, X: np.ndarray) -> np.ndarray:
+        z = (X[:, None, ~self.is_cat] - self.mu[None]) / self.sigma[None]
+        per_dim = -0.5 * z**2 - np.log(self.sigma)[None] - _LOG_SQRT_2PI - self.log_norm[None]
+        joint = per_dim.sum(axis=2) + self.log_w[None]
+        for probs, j in zip(self.cat_probs, np.flatnonzero(self.is_cat), strict=True):
+            joint = joint + np.log(probs[:, X[:, j].astype(int)]).T
+        top = joint.max(axis=1, keepdims=True)
+        return (top + np.log(np.exp(joint - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def age_weights(n: int, n_recent: int = 25) -> np.ndarray:
+    """Weights for trials in the order they were run: old ones fade once there are many."""
+    if n <= n_recent:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, n - n_recent), np.ones(n_recent)])
+
+
+def split_below(losses: np.ndarray, gamma: float, cap: int) -> np.ndarray:
+    """Indices of the good set: the ``min(ceil(gamma * n), cap)`` smallest losses (stable)."""
+    n_below = min(math.ceil(gamma * len(losses)), cap)
+    return np.argsort(losses, kind="stable")[:n_below]
+
+
+class NativeTPE(Algorithm):
+    """TPE with multivariate kernels, narrow clipped bandwidths and a constant liar.
+
+    ``n_startup_trials`` Sobol suggestions first, then each ask draws ``n_ei_candidates``
+    from the good density and keeps the best ratio. ``gamma`` and ``gamma_cap`` size the
+    good set, ``prior_weight`` the prior's share of each density, ``bandwidth_factor`` and
+    ``min_bandwidth`` the kernels, ``liar_weight`` a running trial's weight in the bad set
+    (0 turns the liar off).
+    """
+
+    name = "tpe"
+
+    def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: float = 0.1,
+                 gamma_cap: int = 25, prior_weight: float = 1.0, bandwidth_factor: float = 0.05,
+                 min_bandwidth: float = 0.01, liar_weight: float = 1.0) -> None:
+        super().__init__()
+        self.liar_weight = liar_weight
+        self.n_startup_trials = n_startup_trials
+        self.n_ei_candidates = n_ei_candidates
+        self.gamma, self.gamma_cap = gamma, gamma_cap
+        self.prior_weight = prior_weight
+        self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
+        self._encoder: UnitEncoder | None = None
+        self._scored: EncodedHistory | None = None
+        self._pending: list[dict[str, Any]] = []
+
+    def _on_setup(self) -> None:
+        assert self.space is not None
+        self._encoder = UnitEncoder(self.space)
+        self._scored = EncodedHistory(self._encoder)
+        self._pending = []
+        self._design = StartupDesign(self.next_seed())
+
+    def set_space(self, space: SearchSpace) -> None:
+        """Re-encode the in-space part of the history; the densities are rebuilt on every ask."""
+        super().set_space(space)
+        self._encoder = UnitEncoder(space)
+        self._scored = EncodedHistory(self._encoder)
+        for trial, loss in self.scored_history():
+            self._scored.add(trial, loss)
+        self._pending = [p for p in self._pending if all(space[k].contains(v) for k, v in p.items())]
+
+    def ask(self) -> dict[str, Any]:
+        assert self._encoder is not None and self._scored is not None, "setup() must be called before ask()"
+        rng = np.random.default_rng(self.next_seed())
+        if len(self._scored) < self.n_startup_trials:
+            row = self._encoder.from_cube(self._design.next(self._encoder.n_dims))[0]
+        else:
+            row = self._suggest(rng)
+        params = self._encoder.decode(row)
+        self._pending = [*self._pending[-_MAX_PENDING + 1:], params]
+        return params
+
+    def tell(self, trial: FrozenTrial) -> None:
+        super().tell(trial)
+        self._pending = drop_told(self._pending, trial.params)
+        loss = self.loss(trial)
+        if self._scored is not None and loss is not None and self.in_space(trial):
+            self._scored.add(trial, loss)
+
+    def _suggest(self, rng: np.random.Generator) -> np.ndarray:
+        enc, scored = self._encoder, self._scored
+        assert enc is not None and scored is not None
+        X, losses, numbers = scored.arrays()
+        age = np.argsort(numbers, kind="stable")  # age order, for the weights
+        X, losses = X[age], losses[age]
+        below = split_below(losses, self.gamma, self.gamma_cap)
+        is_above = np.ones(len(X), dtype=bool)
+        is_above[below] = False
+        # Running trials count as bad: the constant liar for parallel asks.
+        pending = self._pending if self.liar_weight > 0 else []
+        above = np.vstack([X[is_above], enc.encode_many(pending)])
+        w_above = np.concatenate([age_weights(len(X))[is_above], np.full(len(pending), self.liar_weight)])
+        shape = (self.prior_weight, self.bandwidth_factor, self.min_bandwidth)
+        good = Parzen(X[below], np.ones(len(below)), enc, *shape)
+        bad = Parzen(above, w_above, enc, *shape)
+        candidates = enc.snap(good.sample(rng, self.n_ei_candidates))
+        score = good.log_pdf(candidates) - bad.log_pdf(candidates)
+        return candidates[int(np.argmax(score))]

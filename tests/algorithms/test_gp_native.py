@@ -1,0 +1,179 @@
+"""NativeGP: the conformance rules, the GP's algebra, log-EI numerics, snapping, batches."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import test_conformance as conf
+
+import hpwidgets.space as hs
+from hpwidgets.algorithms import _gp_model as gm
+from hpwidgets.algorithms._encode import UnitEncoder
+from hpwidgets.algorithms.gp_native import NativeGP, maximise_log_ei, resolve_backend
+from hpwidgets.trial import FrozenTrial, TrialState
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def fast() -> NativeGP:
+    """Fewer acquisition candidates (the rules under test don't depend on how many) and 5
+    start-up points, so that the checks' short runs reach the model early."""
+    return NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4)
+
+
+CHECKS: list[Callable[[Any], None]] = [
+    conf.test_log_dimensions_are_explored_on_a_log_scale,
+    conf.test_same_seed_gives_the_same_sequence,
+    conf.test_failed_and_pruned_trials_are_tolerated,
+    conf.test_history_it_never_asked_for_is_accepted,
+    conf.test_several_asks_before_tells_stay_valid,
+    conf.test_a_narrowed_space_is_respected,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda f: f.__name__)
+def test_conformance(check: Callable[[Any], None]) -> None:
+    check(fast())  # make_algorithm passes an object through; setup() resets its state
+
+
+def test_conformance_on_a_driven_run() -> None:
+    driven = ("native-gp", conf.drive(conf.new(fast()), 30))
+    conf.test_suggestions_respect_bounds_steps_choices_and_types(driven)
+    conf.test_suggestions_are_keyed_by_name_and_choices_are_values(driven)
+
+
+def test_fresh_objects_with_one_seed_agree() -> None:
+    assert conf.drive(conf.new(fast(), seed=3), 14) == conf.drive(conf.new(fast(), seed=3), 14)
+
+
+def _toy(n: int = 12, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, d))
+    X[:, -1] = rng.integers(0, 3, n)
+    return X, np.sin(6 * X[:, 0]) + X[:, 1] + 0.3 * X[:, -1], np.array([False] * (d - 1) + [True])
+
+
+def test_posterior_interpolates_three_points() -> None:
+    X, y = np.array([[0.1], [0.5], [0.9]]), np.array([1.0, -1.0, 0.5])
+    theta = gm.fit_theta(X, y, np.array([False]), [gm.Priors().initial(np.array([False]))], gm.Priors())
+    mean, var = gm.Posterior(X, y, theta, np.array([False])).predict(X)
+    assert mean == pytest.approx(y, abs=1e-3)
+    assert np.all(var < 1e-4)
+    _, far = gm.Posterior(X, y, theta, np.array([False])).predict(np.array([[0.3]]))
+    assert far[0] > 10 * var.max()
+
+
+def test_marginal_likelihood_gradient_matches_finite_differences() -> None:
+    X, y, is_cat = _toy()
+    priors, D = gm.Priors(), gm.sq_dists(X, X, is_cat)
+    theta = priors.initial(is_cat) + np.array([0.3, -0.2, 0.5, 0.1, 2.0])
+    _, grad = gm.neg_log_posterior(theta, D, y, priors, is_cat)
+    eps = 1e-6
+    numeric = [(gm.neg_log_posterior(theta + e, D, y, priors, is_cat)[0]
+                - gm.neg_log_posterior(theta - e, D, y, priors, is_cat)[0]) / (2 * eps) for e in np.eye(5) * eps]
+    assert grad == pytest.approx(numeric, rel=1e-4, abs=1e-4)
+
+
+def test_log_ei_gradient_matches_finite_differences() -> None:
+    X, y, is_cat = _toy()
+    post = gm.Posterior(X, y, gm.fit_theta(X, y, is_cat, [gm.Priors().initial(is_cat)], gm.Priors()), is_cat)
+    Xc = _toy(5, seed=1)[0]
+    value, grad = post.log_ei_and_grad(Xc, float(y.min()))
+    assert value == pytest.approx(post.log_ei(Xc, float(y.min())))
+    assert np.all(grad[:, -1] == 0)  # choices are moved by sweeps, not gradients
+    for j in range(2):
+        e = np.zeros(3)
+        e[j] = 1e-6
+        numeric = (post.log_ei(Xc + e, float(y.min())) - post.log_ei(Xc - e, float(y.min()))) / 2e-6
+        assert grad[:, j] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+
+
+def test_log_h_is_accurate_far_into_the_tail() -> None:
+    z = np.array([-1e4, -100.0, -30.0, -25.0, -10.0, -5.0, -1.0, 0.0, 2.0, 30.0])
+    value, ratio = gm.log_h(z)
+    exact_mid = np.log(z[5:] * 0.5 * (1 + np.vectorize(math.erf)(z[5:] / math.sqrt(2)))
+                       + np.exp(-0.5 * z[5:] ** 2) / math.sqrt(2 * math.pi))
+    assert value[5:] == pytest.approx(exact_mid, rel=1e-8)
+    # Far left: h(z) ~ φ(z) / z², so log h ~ -z²/2 - log √(2π) - 2 log|z|.
+    asym = -0.5 * z[:2] ** 2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-z[:2])
+    assert value[:2] == pytest.approx(asym, rel=1e-6)
+    assert np.all(np.isfinite(value)) and np.all(np.diff(value) > 0) and np.all(ratio > 0)
+
+
+def test_acquisition_returns_snapped_points_on_grids_and_choices() -> None:
+    space = hs.SearchSpace({"n": hs.integer(1, 1000, log=True), "w": hs.integer(16, 256, step=16),
+                            "q": hs.quniform(0, 1, 0.1), "c": hs.choice("a", "b", None), "x": hs.uniform(0, 1)})
+    enc = UnitEncoder(space)
+    rng = np.random.default_rng(0)
+    X = enc.random(rng, 15)
+    values = np.sin(7 * X[:, 4]) + (X[:, 3] == 1) + X[:, 1]
+    theta = gm.fit_theta(X, values, enc.is_cat, [gm.Priors().initial(enc.is_cat)], gm.Priors())
+    post = gm.Posterior(X, values, theta, enc.is_cat)
+    row = maximise_log_ei(post, enc, rng, float(values.min()), X[:3], 256, 64, 4)
+    assert np.array_equal(enc.snap(row[None])[0], row)
+    conf.assert_inside(space, enc.decode(row))
+
+
+def test_kriging_believer_spreads_pending_asks() -> None:
+    space = hs.SearchSpace({"x": hs.uniform(0, 1), "y": hs.uniform(0, 1)})
+    algo = fast()
+    algo.setup(space, seed=0, parallel=4)
+    for number in range(12):
+        p = algo.ask()
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=(p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2))
+    pending = [algo.ask() for _ in range(4)]
+    points = np.array([[p["x"], p["y"]] for p in pending])
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=2)[np.triu_indices(4, 1)]
+    assert gaps.min() > 1e-4, points  # without the believer: ~1e-7 apart
+
+
+def test_narrowed_space_refits_on_in_range_history_only() -> None:
+    space = hs.SearchSpace({"x": hs.uniform(0, 10)})
+    algo = fast()
+    algo.setup(space, seed=0)
+    for number, x in enumerate(np.linspace(0, 10, 15)):
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, {"x": float(x)}, value=float((x - 8) ** 2)))
+    algo.set_space(hs.SearchSpace({"x": hs.uniform(0, 5)}))
+    assert len(algo.scored_history()) == 8  # 0, 0.71, ..., 5.0: the rest is out of range
+    xs = [algo.ask()["x"] for _ in range(3)]
+    assert all(0 <= x <= 5 for x in xs) and max(xs) > 4.5, xs  # the narrowed optimum is at 5
+
+
+def test_finds_the_minimum_of_a_smooth_function() -> None:
+    space = hs.SearchSpace({"x": hs.uniform(-5, 10), "y": hs.uniform(0, 15)})
+    algo = fast()
+    algo.setup(space, seed=1)
+    best = math.inf
+    for number in range(25):
+        p = algo.ask()
+        value = (p["x"] - 2.0) ** 2 + 0.5 * (p["y"] - 7.0) ** 2
+        best = min(best, value)
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=value))
+    assert best < 1e-3, best
+
+
+def test_numpy_is_the_default_without_a_gpu() -> None:
+    assert resolve_backend("numpy") == "numpy"
+    with pytest.raises(ValueError, match="backend"):
+        resolve_backend("jax")
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_torch_backend_agrees_with_numpy() -> None:
+    from hpwidgets.algorithms import _gp_torch as gt
+
+    X, y, is_cat = _toy(20)
+    start = [gm.Priors().initial(is_cat)]
+    theta_np = gm.fit_theta(X, y, is_cat, start, gm.Priors())
+    theta_t = gt.fit_theta(X, y, is_cat, start, gm.Priors())
+    assert theta_t == pytest.approx(theta_np, abs=1e-3)
+    Xc = _toy(6, seed=2)[0]
+    a, b = gm.Posterior(X, y, theta_np, is_cat), gt.Posterior(X, y, theta_np, is_cat)
+    va, ga = a.log_ei_and_grad(Xc, float(y.min()))
+    vb, gb = b.log_ei_and_grad(Xc, float(y.min()))
+    assert vb == pytest.approx(va, rel=1e-8) and gb == pytest.approx(ga, rel=1e-6, abs=1e-8)

@@ -1,0 +1,138 @@
+"""NativeTPE: the conformance rules, the good/bad split, the Parzen densities, parallel asks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import test_conformance as conf
+
+import hpwidgets.space as hs
+from hpwidgets.algorithms._encode import UnitEncoder
+from hpwidgets.algorithms.tpe_native import NativeTPE, Parzen, age_weights, split_below
+from hpwidgets.trial import FrozenTrial, TrialState
+
+# The conformance suite's checks take an algorithm name; make_algorithm also takes an object,
+# and each check calls setup(), which resets all of NativeTPE's state.
+CHECKS: list[Callable[[Any], None]] = [
+    conf.test_log_dimensions_are_explored_on_a_log_scale,
+    conf.test_same_seed_gives_the_same_sequence,
+    conf.test_failed_and_pruned_trials_are_tolerated,
+    conf.test_history_it_never_asked_for_is_accepted,
+    conf.test_several_asks_before_tells_stay_valid,
+    conf.test_a_narrowed_space_is_respected,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda f: f.__name__)
+def test_conformance(check: Callable[[Any], None]) -> None:
+    check(NativeTPE())
+
+
+def test_conformance_on_a_driven_run() -> None:
+    driven = ("native-tpe", conf.drive(conf.new(NativeTPE()), 30))
+    conf.test_suggestions_respect_bounds_steps_choices_and_types(driven)
+    conf.test_suggestions_are_keyed_by_name_and_choices_are_values(driven)
+
+
+def test_fresh_objects_with_one_seed_agree_and_other_seeds_differ() -> None:
+    def run(seed: int) -> list[dict[str, Any]]:
+        return conf.drive(conf.new(NativeTPE(), seed=seed), 20)
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_split_keeps_the_smallest_losses_stably() -> None:
+    losses = np.array([5.0, 1.0, 3.0, 1.0, 4.0] * 4)  # n=20: ceil(0.1 * 20) = 2 good
+    assert split_below(losses, 0.1, 25).tolist() == [1, 3]
+    assert len(split_below(np.arange(1000.0), 0.1, 25)) == 25  # the cap
+    assert split_below(np.array([2.0]), 0.1, 25).tolist() == [0]
+
+
+def test_old_trials_fade_only_once_there_are_many() -> None:
+    assert age_weights(25).tolist() == [1.0] * 25
+    w = age_weights(30)
+    assert w[0] == pytest.approx(1 / 30) and np.all(np.diff(w[:5]) > 0) and np.all(w[5:] == 1.0)
+
+
+def _encoder() -> UnitEncoder:
+    return UnitEncoder(hs.SearchSpace({"x": hs.uniform(0, 1), "c": hs.choice("a", "b", "c")}))
+
+
+def test_parzen_is_a_normalised_density() -> None:
+    enc = _encoder()
+    points = np.array([[0.02, 0], [0.5, 1], [0.97, 1]])
+    parzen = Parzen(points, np.ones(3), enc, prior_weight=1.0, bandwidth_factor=0.2, min_bandwidth=0.01)
+    grid = np.linspace(0, 1, 20001)
+    total = 0.0
+    for c in range(3):
+        rows = np.column_stack([grid, np.full_like(grid, c)])
+        total += np.trapezoid(np.exp(parzen.log_pdf(rows)), grid)
+    assert total == pytest.approx(1.0, abs=1e-3)
+
+
+def test_parzen_samples_stay_in_range_and_follow_the_points() -> None:
+    enc = _encoder()
+    points = np.array([[0.2, 2.0]] * 9)
+    parzen = Parzen(points, np.ones(9), enc, prior_weight=1.0, bandwidth_factor=0.05, min_bandwidth=0.01)
+    rows = parzen.sample(np.random.default_rng(0), 4000)
+    assert rows[:, 0].min() >= 0 and rows[:, 0].max() <= 1
+    assert set(np.unique(rows[:, 1])) <= {0.0, 1.0, 2.0}
+    near = np.abs(rows[:, 0] - 0.2) < 0.15
+    assert near.mean() > 0.8 and (rows[:, 1] == 2).mean() > 0.8
+
+
+def _told(algo: NativeTPE, xs: list[float], fn: Callable[[float], float]) -> None:
+    for number, x in enumerate(xs):
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, {"x": x}, value=fn(x)))
+
+
+def test_suggestions_concentrate_where_the_history_was_good() -> None:
+    algo = NativeTPE()
+    algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=0)
+    _told(algo, [i / 3 for i in range(31)], lambda x: (x - 7) ** 2)
+    xs = []
+    for _ in range(20):
+        xs.append(algo.ask()["x"])
+        algo.tell(FrozenTrial(100 + len(xs), TrialState.COMPLETE, {"x": xs[-1]}, value=(xs[-1] - 7) ** 2))
+    assert np.median(np.abs(np.array(xs) - 7)) < 0.5, xs
+
+
+def test_maximize_turns_the_split_around() -> None:
+    algo = NativeTPE()
+    algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=0, maximize=True)
+    _told(algo, [i / 3 for i in range(31)], lambda x: -((x - 2) ** 2))
+    xs = [algo.ask()["x"] for _ in range(10)]
+    assert np.median(np.abs(np.array(xs) - 2)) < 1.0, xs
+
+
+def test_pending_asks_are_spread_out_by_the_constant_liar() -> None:
+    space = hs.SearchSpace({"x": hs.uniform(0, 10)})
+    algo = NativeTPE()
+    algo.setup(space, seed=0, parallel=4)
+    _told(algo, [i / 3 for i in range(31)], lambda x: (x - 7) ** 2)
+    pending = [algo.ask() for _ in range(4)]
+    assert len({p["x"] for p in pending}) == 4
+    assert len(algo._pending) == 4
+    algo.tell(FrozenTrial(99, TrialState.COMPLETE, pending[0], value=1.0))
+    assert len(algo._pending) == 3
+
+
+def test_converges_on_a_small_mixed_problem() -> None:
+    space = hs.SearchSpace({"x": hs.uniform(-3, 3), "n": hs.integer(0, 10), "c": hs.choice("a", "b")})
+
+    def loss(p: dict[str, Any]) -> float:
+        return p["x"] ** 2 + 0.1 * (p["n"] - 4) ** 2 + (0 if p["c"] == "b" else 1)
+
+    algo = NativeTPE()
+    algo.setup(space, seed=0)
+    best = math.inf
+    for number in range(60):
+        params = algo.ask()
+        best = min(best, loss(params))
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, params, value=loss(params)))
+    assert best < 0.15, best
