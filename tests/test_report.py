@@ -6,7 +6,7 @@ import html
 import json
 import os
 import re
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,37 +104,47 @@ def test_write_report_returns_the_absolute_path_and_makes_folders(tmp_path: Path
     assert not list(path.parent.glob("*.tmp"))
 
 
-@pytest.fixture(scope="module")
-def page_factory() -> Iterator[Any]:
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"the report's browser test needs Chromium at {CHROMIUM}: `apt-get install chromium`, or set "
-                    f"HPWIDGETS_CHROMIUM (never `playwright install`)", pytrace=False)
+def open_report_in_chromium(report: Path) -> dict[str, Any]:
+    """Load the report in Debian's Chromium and collect what a person would see.
+
+    Runs in a thread of its own: Playwright's sync API refuses a thread where an asyncio loop
+    runs, which earlier notebook tests in the same process may leave behind.
+    """
     from playwright.sync_api import sync_playwright
 
+    seen: dict[str, Any] = {"problems": [], "requests": []}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.on("console", lambda msg: seen["problems"].append(f"console {msg.type}: {msg.text}")
+                    if msg.type == "error" else None)
+            page.on("pageerror", lambda error: seen["problems"].append(f"pageerror: {error}"))
+            page.on("request", lambda request: seen["requests"].append(request.url))
+            page.goto(report.as_uri())
+            page.wait_for_function("[...document.querySelectorAll('.hpw-chart')].every(d => d.dataset.rendered)",
+                                   timeout=60_000)
+            seen["charts"] = page.evaluate(
+                "[...document.querySelectorAll('.hpw-chart')].map(d => [d.id, "
+                "d.querySelectorAll('.main-svg').length, d.querySelectorAll('.trace, .parcoords').length])")
+            seen["pwned"] = page.evaluate("window.__pwned")
+            seen["table"] = page.inner_text("table.hpw-trials")
+            seen["slices"] = page.text_content("#hpw-chart-slices")
         finally:
             browser.close()
+    return seen
 
 
 @pytest.mark.browser
-def test_report_renders_in_chromium_and_runs_no_injected_script(report: Path, page_factory: Any) -> None:
-    page = page_factory(viewport={"width": 1300, "height": 1000})
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
-    requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    page.goto(report.as_uri())
-    page.wait_for_function("[...document.querySelectorAll('.hpw-chart')].every(d => d.dataset.rendered)",
-                           timeout=60_000)
-    charts = page.evaluate("[...document.querySelectorAll('.hpw-chart')].map(d => [d.id, "
-                           "d.querySelectorAll('.main-svg').length, d.querySelectorAll('.trace, .parcoords').length])")
+def test_report_renders_in_chromium_and_runs_no_injected_script(report: Path) -> None:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"the report's browser test needs Chromium at {CHROMIUM}: `apt-get install chromium`, or set "
+                    f"HPWIDGETS_CHROMIUM (never `playwright install`)", pytrace=False)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(open_report_in_chromium, report).result()
+    charts = seen["charts"]
     assert len(charts) == 6 and all(svgs > 0 and traces > 0 for _, svgs, traces in charts), charts
-    assert page.evaluate("window.__pwned") is None
-    assert EVIL in page.inner_text("table.hpw-trials") and EVIL_CHOICE in page.inner_text("table.hpw-trials")
-    assert EVIL in page.text_content("#hpw-chart-slices")  # plotly shows the name as text, too
-    assert problems == [] and [url for url in requests if not url.startswith("file:")] == []
-    page.close()
+    assert seen["pwned"] is None
+    assert EVIL in seen["table"] and EVIL_CHOICE in seen["table"]
+    assert EVIL in seen["slices"]  # plotly shows the name as text, too
+    assert seen["problems"] == [] and [url for url in seen["requests"] if not url.startswith("file:")] == []
