@@ -168,7 +168,12 @@ class ProcessRunner(ThreadRunner):
         with self._lock:
             if self._processes is None:
                 import multiprocessing
+                import sys
                 from concurrent.futures import ProcessPoolExecutor
+                main = sys.modules.get("__main__")
+                if main is not None and not hasattr(main, "__spec__"):
+                    # IPython's user module stands in for __main__ without a __spec__, and spawn reads it.
+                    main.__spec__ = None
                 self._processes = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
                                                       initializer=workers.init_process, initargs=(self.threads,))
             return self._processes, self._generation

@@ -307,7 +307,7 @@ def test_process_executor_runs_the_cell_in_worker_processes(ip: InteractiveShell
     ip.run_cell("import os\ndef shift(v):\n    return v + 1\nparent = os.getpid()")
     cell = "x = hp.uniform(0, 1)\nfar = os.getpid() != parent\nacc = shift(x) if far else -1.0\nacc\n"
     study = tune(ip, f"{QUICK} --maximize acc --executor process --parallel 2", cell)
-    assert [t.state for t in study.trials] == [hw.TrialState.COMPLETE] * 4
+    assert [t.state for t in study.trials] == [hw.TrialState.COMPLETE] * 4, study.trials[0].error
     assert all(1 <= t.value <= 2 for t in study.trials)  # ran away from the kernel, user function visible
     assert "far" not in ip.user_ns
 
