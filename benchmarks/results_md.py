@@ -1,0 +1,46 @@
+"""Shared by the benchmark scripts: a markdown table, and a section of RESULTS.md replaced in place."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance() -> str:
+    """Command, date and machine, the way RESULTS.md states them for each section."""
+    date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
+    command = " ".join(["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+    versions = []
+    for name in ("hyperopt", "skopt", "sklearn", "optuna", "numpy", "torch"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions.append(f"{name} {getattr(module, '__version__', '?')}")
+    machine = f"{os.cpu_count()} cores, no GPU, {platform.machine()}, Python {platform.python_version()}"
+    return (f"Command: `{command}`  \nDate: {date}  \nMachine: {machine}  \n"
+            f"Versions: {', '.join(versions)}")
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace the ``## title`` section of RESULTS.md (or append it), keeping the others."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    section = f"## {title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
+    print(f"wrote section {title!r} of {RESULTS}")
