@@ -9,13 +9,12 @@ import threading
 import time
 from pathlib import Path
 
+import distributed
 import pytest
 
 import hpwidgets as hw
 from hpwidgets.events import TrialReported
 from hpwidgets.trial import TrialState
-
-distributed = pytest.importorskip("distributed")
 
 SPACE = {"x": hw.uniform(0, 1)}
 

@@ -8,12 +8,11 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 import hpwidgets as hw
 from hpwidgets import data
 from hpwidgets.datasets import write_idx
-
-torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +81,7 @@ def tiny_mnist(root, n: int = 40):
 
 
 def test_from_torchvision_matches_to_tensor_and_normalize_bit_for_bit(tmp_path):
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
     from torchvision import transforms
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
     dataset = torchvision.datasets.MNIST(str(tiny_mnist(tmp_path)), train=True, download=False, transform=transform)

@@ -17,15 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+import ipykernel  # noqa: F401 - a dev dependency: missing means a broken install
+import nbclient
+import nbformat
 import numpy as np
 import pytest
+import torch  # noqa: F401 - a dev dependency: missing means a broken install
 
 import hpwidgets as hw
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("torch")
 
 REPO = Path(__file__).resolve().parents[1]
 DEMOS = sorted((REPO / "demos").glob("[0-9][0-9]_*.ipynb"))

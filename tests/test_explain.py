@@ -221,7 +221,7 @@ def test_study_explainers_pick_the_algorithm_and_wait_for_trials() -> None:
 
 
 def test_live_explainer_redraws_after_trials(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("anywidget")
+    import anywidget  # noqa: F401 - a dev dependency: missing means a broken install
     study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="gp", seed=0, storage=None)
     live = explain.Explainer(study, mode="widget", every_s=0.0)
     assert json.loads(live.widget.figures)[0]["data"] == []

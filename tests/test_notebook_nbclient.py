@@ -11,11 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+import ipykernel  # noqa: F401 - a dev dependency: missing means a broken install
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 REPO = Path(__file__).resolve().parents[1]
 KERNEL = "hpwidgets-test"

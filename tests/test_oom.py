@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 
 import hpwidgets as hw
 from hpwidgets import devices, runner, workers
 from hpwidgets.devices import GpuInfo, is_out_of_memory
 from hpwidgets.trial import TrialState
-
-torch = pytest.importorskip("torch")
 
 SPACE = {"x": hw.uniform(0, 1)}
 ONE_GPU = [GpuInfo(0, "Fake", 8 * 2**30, 8 * 2**30)]

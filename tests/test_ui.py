@@ -10,12 +10,10 @@ import json
 import threading
 from typing import Any, ClassVar
 
-import pytest
-
-pytest.importorskip("ipywidgets")
-pytest.importorskip("anywidget")
-
+import anywidget  # noqa: F401 - a dev dependency: missing means a broken install
 import comm
+import ipywidgets  # noqa: F401 - a dev dependency: missing means a broken install
+import pytest
 from comm.base_comm import BaseComm
 
 import hpwidgets as hw

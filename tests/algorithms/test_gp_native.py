@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,8 +15,6 @@ from hpwidgets.algorithms import _gp_model as gm
 from hpwidgets.algorithms._encode import UnitEncoder
 from hpwidgets.algorithms.gp_native import NativeGP, maximise_log_ei, resolve_backend
 from hpwidgets.trial import FrozenTrial, TrialState
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def fast() -> NativeGP:
@@ -163,7 +160,7 @@ def test_numpy_is_the_default_without_a_gpu() -> None:
         resolve_backend("jax")
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+
 def test_torch_backend_agrees_with_numpy() -> None:
     from hpwidgets.algorithms import _gp_torch as gt
 

@@ -41,8 +41,8 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interacti
 @pytest.fixture
 def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A kernelspec for this interpreter; kernels started by nbclient import this checkout."""
-    pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401 - a dev dependency: missing means a broken install
+    import nbclient  # noqa: F401 - a dev dependency: missing means a broken install
     for name, value in install_kernelspec(tmp_path).items():
         monkeypatch.setenv(name, value)
     return tmp_path

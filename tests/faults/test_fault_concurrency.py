@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed
 import pytest
 from faultkit import assert_saved, child_env, integrity, rows, states, wait_until
 
@@ -81,7 +82,6 @@ def test_two_processes_on_the_same_study_never_collide_or_lose_a_trial(tmp_path:
 
 
 # --- 8. a Dask worker dies mid-trial ------------------------------------------------------------------
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")

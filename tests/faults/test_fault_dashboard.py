@@ -15,20 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anywidget  # noqa: F401 - a dev dependency: missing means a broken install
+import comm
+import ipywidgets
 import pytest
+from comm.base_comm import BaseComm
 from faultkit import assert_saved, wait_until
 from IPython.core.interactiveshell import InteractiveShell
+from traitlets import TraitError
 
 import hpwidgets as hw
 from hpwidgets import magic
-
-ipywidgets = pytest.importorskip("ipywidgets")
-pytest.importorskip("anywidget")
-import comm  # noqa: E402  (after the skip: only present with the notebook extras)
-from comm.base_comm import BaseComm  # noqa: E402
-from traitlets import TraitError  # noqa: E402
-
-from hpwidgets.ui import Dashboard  # noqa: E402
+from hpwidgets.ui import Dashboard
 
 
 class CaptureComm(BaseComm):

@@ -9,16 +9,14 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anywidget  # noqa: F401 - a dev dependency: missing means a broken install
+import comm
 import pytest
+from comm.base_comm import BaseComm
 from faultkit import finished_count, integrity
 
 import hpwidgets as hw
 from hpwidgets.events import TrialFinished
-
-pytest.importorskip("anywidget")
-import comm
-from comm.base_comm import BaseComm
-
 from hpwidgets.ui import Dashboard
 
 TRIALS = 2000
