@@ -20,14 +20,16 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's hpwidgets, not whichever one is installed
+sys.path.insert(0, str(HERE))
 
-from functions import PROBLEMS, Problem
-from peers import METHODS, RawHyperopt, Runner, optuna_gp_available
-from results_md import provenance, table, write_section
+from functions import PROBLEMS, Problem  # noqa: E402
+from peers import METHODS, RawHyperopt, Runner, optuna_gp_available  # noqa: E402
+from results_md import provenance, table, write_section  # noqa: E402
 
-import hpwidgets.space as hs
-from hpwidgets.algorithms.random import RandomSearch
+import hpwidgets.space as hs  # noqa: E402
+from hpwidgets.algorithms.random import RandomSearch  # noqa: E402
 
 TITLE = "Overhead: tpe-hyperopt and gp-skopt vs the raw libraries"
 HYPEROPT = "hyperopt tpe.suggest"

@@ -18,13 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's hpwidgets, not whichever one is installed
+sys.path.insert(0, str(HERE))
 
-from functions import PROBLEMS, Problem
-from peers import METHODS, Runner, optuna_gp_available
-from results_md import provenance, table, write_section
+from functions import PROBLEMS, Problem  # noqa: E402
+from peers import METHODS, Runner, optuna_gp_available  # noqa: E402
+from results_md import provenance, table, write_section  # noqa: E402
 
-import hpwidgets.space as hs
+import hpwidgets.space as hs  # noqa: E402
 
 SLOW = ("skopt gp (defaults)", "optuna gp")
 TITLE = "Regret: tpe-hyperopt and gp-skopt vs the raw libraries"
@@ -81,9 +83,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     budgets = (10, 25) if args.quick else (10, 25, 50)
     rows: dict[str, list[list[str]]] = {}
+    runs: list[str] = []
     if args.load:
         for path in args.load:
-            for name, part in json.loads(Path(path).read_text()).items():
+            saved = json.loads(Path(path).read_text())
+            runs.append(saved.pop("_provenance", f"(no provenance saved in {Path(path).name})"))
+            for name, part in saved.items():
                 rows.setdefault(name, []).extend(part)
         rows = {name: rows[name] for name in PROBLEMS if name in rows}
     else:
@@ -95,14 +100,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in args.problems:
             rows[name] = bench_problem(PROBLEMS[name], methods, seeds, slow_seeds, budgets)
     if args.save:
-        Path(args.save).write_text(json.dumps(rows))
+        Path(args.save).write_text(json.dumps({"_provenance": provenance(), **rows}))
     title = args.title + (" (quick)" if args.quick else "")
-    report(rows, budgets, title if args.write else None)
+    report(rows, budgets, title if args.write else None, runs)
 
 
-def report(rows: dict[str, list[list[str]]], budgets: Sequence[int], title: str | None) -> None:
+def report(rows: dict[str, list[list[str]]], budgets: Sequence[int], title: str | None, runs: list[str]) -> None:
     order = {name: i for i, name in enumerate(METHODS)}
-    out = [provenance(), "", "Cells: simple regret `f(best) - f*`, median [25th, 75th percentile] over seeds "
+    head = [provenance()] if not runs else ["Tables built from the saved rows of these runs:", ""] + [
+        "- " + run.replace("  \n", "; ") for run in runs]
+    out = [*head, "", "Cells: simple regret `f(best) - f*`, median [25th, 75th percentile] over seeds "
            "0..n-1 (`seeds` column); `s/run`: wall seconds per seeded run of the largest budget.", ""]
     for name, part in rows.items():
         header = ["method", "seeds"] + [f"after {b}" for b in budgets] + ["s/run"]
