@@ -46,6 +46,7 @@ for i in range(n):
     number = store.start_trial(rec.id, {"x": i / n}, "cpu")
     store.finish_trial(rec.id, FrozenTrial(number, TrialState.COMPLETE, {"x": i / n}, value=float(i),
                                            metrics={"pid": float(os.getpid())}))
+    time.sleep(0.002)  # pace the writes so the two writers overlap even if one wakes late
 """
 CRASHER = """
 store.start_trial(rec.id, {"x": 0.5}, "cuda:0")  # still in flight when the process dies
