@@ -136,7 +136,7 @@ def test_parallel_trials_overlap_and_add_trials_extends_a_running_search():
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.05)
+        time.sleep(0.2)  # long enough that all four slots fill even on a loaded machine
         with lock:
             running[0] -= 1
         return params["x"]
