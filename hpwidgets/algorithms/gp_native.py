@@ -30,13 +30,10 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.optimize import minimize
 
-from ..space import SearchSpace
-from ..trial import FrozenTrial
-from ._encode import EncodedHistory, StartupDesign, UnitEncoder, drop_told
+from ._encode import UnitEncoder
 from ._gp_model import Priors
-from .base import Algorithm
+from ._model_based import ModelBased
 
-_MAX_PENDING = 64
 _FULL_SWEEP = 24  # grids up to this many levels are tried in full; larger ones by doubling steps
 
 
@@ -191,7 +188,7 @@ def maximise_log_ei(post: PosteriorLike, enc: UnitEncoder, rng: np.random.Genera
 
 # --- the algorithm --------------------------------------------------------------------------
 
-class NativeGP(Algorithm):
+class NativeGP(ModelBased):
     """GP-EI with a Matérn-5/2 ARD kernel, MAP hyperparameters and kriging-believer batches.
 
     ``n_startup_trials`` Sobol points first; then ``n_random`` random and ``n_local``
@@ -217,50 +214,22 @@ class NativeGP(Algorithm):
         self.n_random, self.n_local, self.n_starts = n_random, n_local, n_starts
         self.backend = backend
         self.priors = priors or Priors()
-        self._encoder: UnitEncoder | None = None
-        self._scored: EncodedHistory | None = None
-        self._pending: list[dict[str, Any]] = []
         self._theta: np.ndarray | None = None
         self._model: Any = None
 
     def _on_setup(self) -> None:
-        assert self.space is not None
-        self._encoder = UnitEncoder(self.space)
-        self._scored = EncodedHistory(self._encoder)
-        self._design = StartupDesign(self.next_seed())
-        self._pending, self._theta = [], None
+        super()._on_setup()
+        self._theta = None
         self._model = _model_module(resolve_backend(self.backend))
 
-    def set_space(self, space: SearchSpace) -> None:
-        """Re-encode the in-space part of the history; the model is refitted on every ask."""
-        super().set_space(space)
-        self._encoder = UnitEncoder(space)
-        self._scored = EncodedHistory(self._encoder)
-        for trial, loss in self.scored_history():
-            self._scored.add(trial, loss)
-        self._pending = [p for p in self._pending if all(space[k].contains(v) for k, v in p.items())]
-
-    def ask(self) -> dict[str, Any]:
-        enc = self._encoder
-        assert enc is not None and self._scored is not None, "setup() must be called before ask()"
-        rng = np.random.default_rng(self.next_seed())
-        if len(self._scored) < max(self.n_startup_trials, 1):
-            row = enc.from_cube(self._design.next(enc.n_dims))[0]
-        else:
-            with one_blas_thread():
-                row = self._suggest(rng)
-        params = enc.decode(row)
-        self._pending = [*self._pending[-_MAX_PENDING + 1:], params]
-        return params
-
-    def tell(self, trial: FrozenTrial) -> None:
-        super().tell(trial)
-        self._pending = drop_told(self._pending, trial.params)
-        loss = self.loss(trial)
-        if self._scored is not None and loss is not None and self.in_space(trial):
-            self._scored.add(trial, loss)
+    def _startup_count(self) -> int:
+        return max(self.n_startup_trials, 1)
 
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
+        with one_blas_thread():
+            return self._suggest_row(rng)
+
+    def _suggest_row(self, rng: np.random.Generator) -> np.ndarray:
         enc = self._encoder
         assert enc is not None and self._scored is not None
         X, losses, _ = self._scored.arrays()

@@ -24,18 +24,14 @@ Choices made here, and why:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..space import SearchSpace
-from ..trial import FrozenTrial
-from ._encode import EncodedHistory, StartupDesign, UnitEncoder, drop_told
-from .base import Algorithm
+from ._encode import UnitEncoder
+from ._model_based import ModelBased
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-_MAX_PENDING = 64  # stale asks that are never told must not grow without bound
 
 
 class Parzen:
@@ -105,7 +101,7 @@ def split_below(losses: np.ndarray, gamma: float, cap: int) -> np.ndarray:
     return np.argsort(losses, kind="stable")[:n_below]
 
 
-class NativeTPE(Algorithm):
+class NativeTPE(ModelBased):
     """TPE with multivariate kernels, narrow clipped bandwidths and a constant liar.
 
     ``n_startup_trials`` Sobol suggestions first, then each ask draws ``n_ei_candidates``
@@ -127,43 +123,6 @@ class NativeTPE(Algorithm):
         self.gamma, self.gamma_cap = gamma, gamma_cap
         self.prior_weight = prior_weight
         self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
-        self._encoder: UnitEncoder | None = None
-        self._scored: EncodedHistory | None = None
-        self._pending: list[dict[str, Any]] = []
-
-    def _on_setup(self) -> None:
-        assert self.space is not None
-        self._encoder = UnitEncoder(self.space)
-        self._scored = EncodedHistory(self._encoder)
-        self._pending = []
-        self._design = StartupDesign(self.next_seed())
-
-    def set_space(self, space: SearchSpace) -> None:
-        """Re-encode the in-space part of the history; the densities are rebuilt on every ask."""
-        super().set_space(space)
-        self._encoder = UnitEncoder(space)
-        self._scored = EncodedHistory(self._encoder)
-        for trial, loss in self.scored_history():
-            self._scored.add(trial, loss)
-        self._pending = [p for p in self._pending if all(space[k].contains(v) for k, v in p.items())]
-
-    def ask(self) -> dict[str, Any]:
-        assert self._encoder is not None and self._scored is not None, "setup() must be called before ask()"
-        rng = np.random.default_rng(self.next_seed())
-        if len(self._scored) < self.n_startup_trials:
-            row = self._encoder.from_cube(self._design.next(self._encoder.n_dims))[0]
-        else:
-            row = self._suggest(rng)
-        params = self._encoder.decode(row)
-        self._pending = [*self._pending[-_MAX_PENDING + 1:], params]
-        return params
-
-    def tell(self, trial: FrozenTrial) -> None:
-        super().tell(trial)
-        self._pending = drop_told(self._pending, trial.params)
-        loss = self.loss(trial)
-        if self._scored is not None and loss is not None and self.in_space(trial):
-            self._scored.add(trial, loss)
 
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
         enc, scored = self._encoder, self._scored
