@@ -90,6 +90,14 @@ def test_log_slider_moves_in_exponents_and_reads_out_real_units(sent):
     assert control.readout.value == "0.001 … 0.01"
 
 
+def test_linear_slider_reads_out_without_padded_zeros(sent):
+    control = SpaceEditor(hw.SearchSpace({"p": hw.uniform(0.0, 0.502), "n": hw.uniform(100, 1000)})).controls
+    assert control["p"].readout.value == "0 … 0.502"
+    assert control["n"].readout.value == "100 … 1000"
+    control["p"].slider.value = (0.1, 0.25)
+    assert control["p"].readout.value == "0.1 … 0.25"
+
+
 def test_int_slider_respects_the_step_and_choice_toggles_pick_values(sent):
     editor = SpaceEditor(SPACE)
     assert editor.controls["units"].slider.step == 16

@@ -49,18 +49,19 @@ class FloatControl:
         self.original = dim
         lo, hi = (math.log10(dim.low), math.log10(dim.high)) if dim.log else (dim.low, dim.high)
         step = (hi - lo) / 200 if dim.log else (dim.q or (hi - lo) / 1000)
+        # Our own readout for every float slider: log ones must show real units, and the
+        # frontend's d3 format pads zeros ("0.000 - 0.5020"), so linear ones use it too.
         self.slider = w.FloatRangeSlider(min=lo, max=hi, value=(lo, hi), step=step, description=name,
-                                         readout=not dim.log, readout_format=".4g", continuous_update=False,
+                                         readout=False, continuous_update=False,
                                          style=_STYLE, layout=w.Layout(width=_WIDTH))
         self.slider.add_class("hpw-slider")
         self.initial = self.slider.value
-        parts: list[w.Widget] = [self.slider]
+        self.readout = w.Label(self._readout_text())
+        self.readout.add_class("hpw-readout")
         if dim.log:
-            self.readout = w.Label(self._readout_text())
             self.readout.add_class("hpw-log-readout")
-            self.slider.observe(lambda _: setattr(self.readout, "value", self._readout_text()), "value")
-            parts.append(self.readout)
-        self.widget = w.HBox(parts)
+        self.slider.observe(lambda _: setattr(self.readout, "value", self._readout_text()), "value")
+        self.widget = w.HBox([self.slider, self.readout])
 
     def bounds(self) -> tuple[float, float]:
         """The slider's range in real units (a few significant digits: no 0.0031622776601683794)."""
@@ -71,7 +72,9 @@ class FloatControl:
 
     def _readout_text(self) -> str:
         lo, hi = self.bounds()
-        return f"{real_text(lo)} … {real_text(hi)}"
+        if self.original.log:
+            return f"{real_text(lo)} … {real_text(hi)}"
+        return f"{lo:.4g} … {hi:.4g}"  # 0 … 0.502, 100 … 1000
 
     def dimension(self) -> Dimension:
         if self.slider.value == self.initial:
