@@ -20,45 +20,34 @@ import json
 import os
 import socket
 import sqlite3
-import stat
-import sys
-import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
+from ._store_file import (
+    APPLICATION,
+    SCHEMA_VERSION,
+    TABLES,
+    StorageError,
+    check_location,
+    create_new,
+    create_schema,
+    read_meta,
+)
+from ._store_rows import build_trials, encode_params, pid_alive
 from .space import Dimension, SearchSpace
-from .trial import FrozenTrial, Report, TrialState
+from .trial import FrozenTrial, TrialState
 
-APPLICATION = "hpwidgets"
-SCHEMA_VERSION = 1
+__all__ = ["StorageError", "Store", "StudyRecord", "StudySummary"]
+
 BUSY_TIMEOUT_S = 30.0  # another notebook may hold the write lock while it commits a batch
 _DIRECTIONS = ("minimize", "maximize")
 _INTERRUPTED = "interrupted: the process running this trial ended (pid {pid})"
 
-_SCHEMA = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-        direction TEXT NOT NULL CHECK (direction IN ('minimize', 'maximize')), target TEXT, algo TEXT NOT NULL,
-        space_json TEXT NOT NULL, created_at REAL NOT NULL, schema_version INTEGER NOT NULL)""",
-    """CREATE TABLE trials (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies (id),
-        number INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN ('RUNNING', 'COMPLETE', 'PRUNED', 'FAIL')),
-        value REAL, metrics_json TEXT NOT NULL, error TEXT, started_at REAL, finished_at REAL,
-        device TEXT NOT NULL, host TEXT, pid INTEGER, UNIQUE (study_id, number))""",
-    """CREATE TABLE params (trial_id INTEGER NOT NULL REFERENCES trials (id), name TEXT NOT NULL,
-        value_json TEXT NOT NULL, PRIMARY KEY (trial_id, name))""",
-    # seq numbers the Report within its trial: steps may repeat, so they cannot order the curve.
-    """CREATE TABLE reports (trial_id INTEGER NOT NULL REFERENCES trials (id), seq INTEGER NOT NULL,
-        step INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (trial_id, seq, name))""",
-)
-_TABLES = frozenset({"meta", "studies", "trials", "params", "reports"})
 _STUDY_COLUMNS = "id, name, direction, target, algo, space_json, created_at"
 _UPSERT_TRIAL = """
     INSERT INTO trials (study_id, number, state, value, metrics_json, error, started_at, finished_at, device, host, pid)
@@ -74,10 +63,6 @@ _SUMMARIES = """
            MAX(CASE WHEN t.state = 'COMPLETE' THEN t.value END)
     FROM studies AS s LEFT JOIN trials AS t ON t.study_id = s.id
     GROUP BY s.id ORDER BY s.created_at, s.id"""
-
-
-class StorageError(ValueError):
-    """The store cannot be used: unwritable, corrupted, foreign, closed, or a conflicting study."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +107,8 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))  # notebooks may chdir later
-        _check_location(self.path)
-        _create_new(self.path)
+        check_location(self.path)
+        create_new(self.path)
         self._lock = threading.RLock()
         self._closed = False
         self._conn: sqlite3.Connection | None = self._connect(inspect_first=True)
@@ -167,7 +152,7 @@ class Store:
         names = {n for n in names if not n.startswith("sqlite_")}
         if not names:
             return True
-        meta = _read_meta(conn) if "meta" in names else {}
+        meta = read_meta(conn) if "meta" in names else {}
         if meta.get("application") != APPLICATION:
             raise StorageError(f"{self.path} is an SQLite database but not an hpwidgets store (it holds "
                                f"{', '.join(sorted(names))}); it was left untouched: pass a different path")
@@ -175,7 +160,7 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StorageError(f"{self.path} was written by a newer hpwidgets (store schema {version}); this "
                                f"version reads schema {SCHEMA_VERSION}: upgrade hpwidgets to open it")
-        missing = sorted(_TABLES - names)
+        missing = sorted(TABLES - names)
         if missing:
             raise StorageError(f"{self.path} is an hpwidgets store with missing tables {missing}; it is damaged")
         return False
@@ -183,8 +168,8 @@ class Store:
     def _initialise(self) -> None:
         # BEGIN IMMEDIATE is also the write probe: a read-only database fails here, at construction.
         with self._transaction("initialise the store", write=True) as conn:
-            if self._inspect(conn):  # an empty file, or a file system without hard links (see _create_new)
-                _create_schema(conn)
+            if self._inspect(conn):  # an empty file, or a file system without hard links (see create_new)
+                create_schema(conn)
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
@@ -288,7 +273,7 @@ class Store:
     # --- trials ----------------------------------------------------------------------------------
     def start_trial(self, study_id: int, params: Mapping[str, Any], device: str = "cpu") -> int:
         """Insert a RUNNING row and return its number: the study's next free one, across processes."""
-        encoded = _encode_params(params)
+        encoded = encode_params(params)
         with self._transaction("start a trial", write=True) as conn:
             self._require_study(conn, study_id)
             (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
@@ -307,7 +292,7 @@ class Store:
         if not state.finished:
             raise ValueError(f"finish_trial needs a COMPLETE, PRUNED or FAIL trial, but trial {trial.number} "
                              f"is {state.value}")
-        params = _encode_params(trial.params)
+        params = encode_params(trial.params)
         metrics = json.dumps({name: float(v) for name, v in trial.metrics.items()})
         reports = [(seq, int(report.step), name, float(value))
                    for seq, report in enumerate(trial.reports) for name, value in report.metrics.items()]
@@ -337,7 +322,7 @@ class Store:
                                   "ORDER BY x.rowid", (study_id,)).fetchall()
             reports = conn.execute(f"SELECT x.trial_id, x.seq, x.step, x.name, x.value FROM reports AS x {of_study} "
                                    "ORDER BY x.trial_id, x.seq, x.rowid", (study_id,)).fetchall()
-        return _build_trials(trials, params, reports)
+        return build_trials(trials, params, reports)
 
     def mark_interrupted(self, study_id: int) -> int:
         """Fail this host's RUNNING rows whose process has ended (a killed kernel leaves them behind)."""
@@ -346,7 +331,7 @@ class Store:
             rows = conn.execute("SELECT id, pid FROM trials WHERE study_id = ? AND state = 'RUNNING' AND host = ? "
                                 "AND pid IS NOT NULL AND pid != ?",
                                 (study_id, socket.gethostname(), os.getpid())).fetchall()
-            dead = [(trial_id, pid) for trial_id, pid in rows if not _pid_alive(pid)]
+            dead = [(trial_id, pid) for trial_id, pid in rows if not pid_alive(pid)]
             now = time.time()
             conn.executemany("UPDATE trials SET state = 'FAIL', finished_at = ?, error = ? WHERE id = ?",
                              [(now, _INTERRUPTED.format(pid=pid), trial_id) for trial_id, pid in dead])
@@ -354,74 +339,6 @@ class Store:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def _check_location(path: Path) -> None:
-    """Refuse an unusable path now, with the OS reason, rather than at the first finished trial."""
-    if path.is_dir():
-        raise StorageError(f"cannot use {path} as a store: it is a directory, not a file")
-    parent = path.parent
-    try:
-        mode = os.stat(parent).st_mode
-    except FileNotFoundError:
-        raise StorageError(f"cannot create a store at {path}: the directory {parent} does not exist "
-                           "(create it first)") from None
-    except OSError as exc:
-        raise StorageError(f"cannot create a store at {path}: {parent}: {exc.strerror}") from None
-    if not stat.S_ISDIR(mode):
-        raise StorageError(f"cannot create a store at {path}: {parent} is not a directory")
-    try:  # a real write probe: permission bits lie (root, ACLs, read-only mounts)
-        fd, probe = tempfile.mkstemp(prefix=".hpwidgets-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise StorageError(f"cannot write a store at {path}: the directory {parent} is not writable "
-                           f"({exc.strerror}); SQLite also needs it for the -wal and -shm files") from None
-    try:
-        os.close(os.open(path, os.O_RDWR))  # opens without changing a byte
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StorageError(f"cannot write the store {path}: {exc.strerror}") from None
-
-
-def _create_schema(conn: sqlite3.Connection) -> None:
-    for statement in _SCHEMA:
-        conn.execute(statement)
-    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
-                     [("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION))])
-
-
-def _create_new(path: Path) -> None:
-    """Build a new store beside ``path`` and hard-link it into place, so that no reader (another
-    notebook, a dashboard polling the file) ever sees the file without its tables."""
-    if path.exists():
-        return
-    draft = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.new")  # SQLite's file mode
-    try:
-        conn = sqlite3.connect(draft, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")  # recorded in the header, so the linked file is WAL too
-            conn.execute("BEGIN IMMEDIATE")
-            _create_schema(conn)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()  # the last connection folds the -wal file into the draft and deletes it
-        os.link(draft, path)
-    except FileExistsError:
-        pass  # another process created it first: use theirs
-    except (OSError, sqlite3.Error):
-        pass  # e.g. no hard links on this file system: Store._initialise creates the tables in place
-    finally:
-        with contextlib.suppress(OSError):
-            draft.unlink()
-
-
-def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
-    try:
-        return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-    except sqlite3.Error:  # someone else's table called meta
-        return {}
-
-
 def _check_study_args(name: str, direction: str, target: str | None, algo: str) -> None:
     if not (isinstance(name, str) and name and isinstance(algo, str) and isinstance(target, (str, type(None)))):
         raise TypeError(f"name and algo must be strings and target None or a string, but got name={name!r}, "
@@ -433,74 +350,3 @@ def _check_study_args(name: str, direction: str, target: str | None, algo: str) 
 def _study_record(row: tuple[Any, ...]) -> StudyRecord:
     study_id, name, direction, target, algo, space_json, created_at = row
     return StudyRecord(study_id, name, direction, target, algo, SearchSpace.from_json(space_json), created_at)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):  # numpy scalars become the Python values they stand for
-        return value.item()
-    raise TypeError(f"{value!r} ({type(value).__name__}) is not a JSON value")
-
-
-def _encode_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """JSON keeps each value's type: 16 stays int, 16.0 float, "16" str, True bool, None null."""
-    encoded = []
-    for name, value in params.items():
-        try:
-            encoded.append((str(name), json.dumps(value, default=_json_default)))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"parameter {name!r} cannot be stored: {exc}") from None
-    return encoded
-
-
-def _json_list(texts: list[str]) -> list[Any]:
-    """Decode many JSON texts with one parse: 50,000 separate json.loads calls cost far more."""
-    return json.loads("[" + ",".join(texts) + "]")
-
-
-def _build_trials(trials: list[tuple[Any, ...]], params: list[tuple[Any, ...]],
-                  reports: list[tuple[Any, ...]]) -> list[FrozenTrial]:
-    params_by_trial: dict[int, dict[str, Any]] = {}
-    for (trial_id, name, _), value in zip(params, _json_list([row[2] for row in params]), strict=True):
-        params_by_trial.setdefault(trial_id, {})[name] = value
-    reports_by_trial: dict[int, list[Report]] = {}
-    current, metrics = None, {}
-    for trial_id, seq, step, name, value in reports:
-        if (trial_id, seq) != current:  # rows of one Report are adjacent: ordered by trial, seq
-            current, metrics = (trial_id, seq), {}
-            reports_by_trial.setdefault(trial_id, []).append(Report(step, MappingProxyType(metrics)))
-        metrics[name] = value  # the proxy above sees this dict fill up
-    all_metrics = _json_list([row[4] for row in trials])
-    return [FrozenTrial(number=number, state=TrialState(state), params=params_by_trial.get(trial_id, {}),
-                        value=score, metrics=trial_metrics, reports=tuple(reports_by_trial.get(trial_id, ())),
-                        error=error, started_at=started_at, finished_at=finished_at, device=device)
-            for (trial_id, number, state, score, _, error, started_at, finished_at, device), trial_metrics
-            in zip(trials, all_metrics, strict=True)]
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists here; unsure answers say alive, so no live trial is failed."""
-    if pid <= 0:  # os.kill(0, ...) would address our own process group
-        return False
-    if sys.platform == "win32":  # os.kill(pid, 0) would *terminate* the process on Windows
-        return _windows_pid_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, owned by another user
-        pass
-    return True
-
-
-def _windows_pid_alive(pid: int) -> bool:
-    import ctypes
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists
-    try:
-        code = ctypes.c_ulong()
-        ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        return not ok or code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
