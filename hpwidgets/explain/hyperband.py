@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ..algorithms.hyperband import bracket_table
+from ..algorithms.brackets import bracket_table
 from ..space import Budget, SearchSpace
 from ..trial import FrozenTrial
 
