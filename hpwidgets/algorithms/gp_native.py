@@ -1,6 +1,7 @@
 """NativeGP: Bayesian optimisation with an exact GP and log expected improvement.
 
-Per ask, once the start-up design (scrambled Sobol) is spent:
+Per ask, once the start-up design (scrambled Sobol) is spent (pending asks count towards
+it, so a parallel run spends no more asks on it than a sequential one):
 
 1. Encode the in-space history: unit coordinates through each dimension's ``to_unit``
    (log dimensions are log-scaled there), choice indices for choices. Standardise the
@@ -223,7 +224,11 @@ class NativeGP(ModelBased):
         self._model = _model_module(resolve_backend(self.backend))
 
     def _startup_count(self) -> int:
-        return max(self.n_startup_trials, 1)
+        # Asks still pending count towards the design (at most parallel - 1 of them, so stale
+        # asks never told can't shrink it): a parallel run then spends as many asks on Sobol
+        # points as a sequential one, not parallel - 1 more.
+        early = min(len(self._pending), max(self.parallel - 1, 0))
+        return max(self.n_startup_trials - early, 1)
 
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
         with one_blas_thread():

@@ -174,3 +174,19 @@ def test_torch_backend_agrees_with_numpy() -> None:
     va, ga = a.log_ei_and_grad(Xc, float(y.min()))
     vb, gb = b.log_ei_and_grad(Xc, float(y.min()))
     assert vb == pytest.approx(va, rel=1e-8) and gb == pytest.approx(ga, rel=1e-6, abs=1e-8)
+
+
+def test_pending_asks_count_towards_the_start_up_design() -> None:
+    space = hs.SearchSpace({"x": hs.uniform(0, 1)})
+    algo = NativeGP(n_startup_trials=6)
+    algo.setup(space, seed=0, parallel=3)
+    asks = [algo.ask() for _ in range(4)]  # up to parallel - 1 = 2 pending shorten the design
+    assert algo._startup_count() == 4
+    for number, p in enumerate(asks):
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=p["x"]))
+    assert algo._startup_count() == 6
+    solo = NativeGP(n_startup_trials=6)
+    solo.setup(space, seed=0)
+    for _ in range(2):
+        solo.ask()
+    assert solo._startup_count() == 6  # sequential runs: pending asks change nothing
