@@ -62,7 +62,11 @@ class ModelBased(Algorithm):
             self._scored.add(trial, loss)
 
     def _startup_count(self) -> int:
-        return self.n_startup_trials
+        """Asks still pending count towards the start-up design (at most ``parallel - 1`` of
+        them, so stale asks never told can't shrink it): a parallel run then spends as many
+        asks on design points as a sequential one, not ``parallel - 1`` more."""
+        early = min(len(self._pending), max(self.parallel - 1, 0))
+        return max(self.n_startup_trials - early, 1)
 
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
         """One encoded row to try next, from the scored history and the pending asks."""

@@ -16,9 +16,16 @@ Choices made here, and why:
   factor 0.05 is narrower than the textbook 0.2: on held-out seeds it converged faster
   within 50-trial budgets (Branin, Hartmann6, a mixed 5-D problem).
 * Categorical kernels keep ``1 - 1 / min(100, 1 + n)`` of their mass on the observed value.
-* The first ``n_startup_trials`` suggestions are scrambled Sobol points.
-* Running trials (asked, not yet told) join the bad set: a constant liar that spreads
-  parallel workers out instead of sending them all to the same spot.
+* The first ``n_startup_trials`` suggestions are scrambled Sobol points; asks still
+  running count towards them, so parallel workers don't stretch the random phase.
+* Parallel asks: with ``k`` asks running, the model lags the suggestions by ``k`` trials,
+  which costs a greedy TPE most where each new best would at once be refined. Running
+  trials join the bad set with weight 0.4 (a damped constant liar: enough to keep the
+  asks of one batch apart, while weight 1 repels later asks from the best region, where
+  pending asks sit), and while asks run the kernels are 1.2x wider and the prior weight halved (a
+  stale incumbent is a less certain centre). These were measured, not derived: chosen
+  on seeds 100-399 and confirmed on 440-739 (median regret@50 with 4 asks pending on
+  Branin, Hartmann6 and a mixed 5-D problem); none of them changes a sequential run.
 """
 
 from __future__ import annotations
@@ -104,18 +111,21 @@ def split_below(losses: np.ndarray, gamma: float, cap: int) -> np.ndarray:
 class NativeTPE(ModelBased):
     """TPE with multivariate kernels, narrow clipped bandwidths and a constant liar.
 
-    ``n_startup_trials`` Sobol suggestions first, then each ask draws ``n_ei_candidates``
-    from the good density and keeps the best ratio. ``gamma`` and ``gamma_cap`` size the
-    good set, ``prior_weight`` the prior's share of each density, ``bandwidth_factor`` and
-    ``min_bandwidth`` the kernels, ``liar_weight`` a running trial's weight in the bad set
-    (0 turns the liar off).
+    ``n_startup_trials`` Sobol suggestions first (asks still running count towards them),
+    then each ask draws ``n_ei_candidates`` from the good density and keeps the best ratio.
+    ``gamma`` and ``gamma_cap`` size the good set, ``prior_weight`` the prior's share of each
+    density, ``bandwidth_factor`` and ``min_bandwidth`` the kernels. While asks are pending,
+    ``liar_weight`` is a running trial's weight in the bad set (0 turns the liar off), the
+    bandwidths are ``pending_widening`` times wider and the prior weight is
+    ``pending_prior_weight``.
     """
 
     name = "tpe"
 
     def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: float = 0.1,
                  gamma_cap: int = 25, prior_weight: float = 1.0, bandwidth_factor: float = 0.05,
-                 min_bandwidth: float = 0.01, liar_weight: float = 1.0) -> None:
+                 min_bandwidth: float = 0.01, liar_weight: float = 0.4, pending_widening: float = 1.2,
+                 pending_prior_weight: float = 0.5) -> None:
         super().__init__()
         self.liar_weight = liar_weight
         self.n_startup_trials = n_startup_trials
@@ -123,6 +133,14 @@ class NativeTPE(ModelBased):
         self.gamma, self.gamma_cap = gamma, gamma_cap
         self.prior_weight = prior_weight
         self.bandwidth_factor, self.min_bandwidth = bandwidth_factor, min_bandwidth
+        self.pending_widening, self.pending_prior_weight = pending_widening, pending_prior_weight
+
+    def _shape(self) -> tuple[float, float, float]:
+        """Prior weight, bandwidth factor and floor. With asks pending the model lags the
+        suggestions by that many trials: wider kernels around a stale incumbent, a lighter prior."""
+        if self._pending:
+            return self.pending_prior_weight, self.pending_widening * self.bandwidth_factor, self.min_bandwidth
+        return self.prior_weight, self.bandwidth_factor, self.min_bandwidth
 
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
         enc, scored = self._encoder, self._scored
@@ -133,13 +151,13 @@ class NativeTPE(ModelBased):
         below = split_below(losses, self.gamma, self.gamma_cap)
         is_above = np.ones(len(X), dtype=bool)
         is_above[below] = False
-        # Running trials count as bad: the constant liar for parallel asks.
+        # Running trials count as bad (most told trials do land there): the constant liar
+        # for parallel asks, damped because pending asks sit where the good density peaks.
         pending = self._pending if self.liar_weight > 0 else []
         above = np.vstack([X[is_above], enc.encode_many(pending)])
         w_above = np.concatenate([age_weights(len(X))[is_above], np.full(len(pending), self.liar_weight)])
-        shape = (self.prior_weight, self.bandwidth_factor, self.min_bandwidth)
-        good = Parzen(X[below], np.ones(len(below)), enc, *shape)
-        bad = Parzen(above, w_above, enc, *shape)
+        good = Parzen(X[below], np.ones(len(below)), enc, *self._shape())
+        bad = Parzen(above, w_above, enc, *self._shape())
         candidates = enc.snap(good.sample(rng, self.n_ei_candidates))
         score = good.log_pdf(candidates) - bad.log_pdf(candidates)
         return candidates[int(np.argmax(score))]

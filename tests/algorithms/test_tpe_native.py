@@ -110,7 +110,7 @@ def test_maximize_turns_the_split_around() -> None:
     assert np.median(np.abs(np.array(xs) - 2)) < 1.0, xs
 
 
-def test_pending_asks_are_spread_out_by_the_constant_liar() -> None:
+def test_pending_asks_are_tracked_until_told() -> None:
     space = hs.SearchSpace({"x": hs.uniform(0, 10)})
     algo = NativeTPE()
     algo.setup(space, seed=0, parallel=4)
@@ -120,6 +120,46 @@ def test_pending_asks_are_spread_out_by_the_constant_liar() -> None:
     assert len(algo._pending) == 4
     algo.tell(FrozenTrial(99, TrialState.COMPLETE, pending[0], value=1.0))
     assert len(algo._pending) == 3
+
+
+def _batch(seed: int, **kwargs: float) -> np.ndarray:
+    """Four asks pending at once after 40 random trials of a bowl centred at (7, 3)."""
+    algo = NativeTPE(**kwargs)
+    algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10), "y": hs.uniform(0, 10)}), seed=seed, parallel=4)
+    rng = np.random.default_rng(0)
+    for number in range(40):
+        x, y = rng.uniform(0, 10, 2)
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, {"x": x, "y": y}, value=(x - 7) ** 2 + (y - 3) ** 2))
+    return np.array([[p["x"], p["y"]] for p in (algo.ask() for _ in range(4))])
+
+
+def _closest_pair(points: np.ndarray) -> float:
+    dist = np.sqrt(((points[:, None] - points[None]) ** 2).sum(axis=-1))
+    return float(dist[np.triu_indices(len(points), 1)].min())
+
+
+def test_the_liar_spreads_a_batch_around_the_optimum_deterministically() -> None:
+    batches = [_batch(seed) for seed in range(5)]
+    assert np.array_equal(batches[0], _batch(0))  # same seed, same batch
+    for points in batches:  # spread apart, yet all in the good region
+        assert _closest_pair(points) > 0.5, points
+        assert np.abs(points - [7.0, 3.0]).max() < 2.5, points
+    without = [_closest_pair(_batch(seed, liar_weight=0.0)) for seed in range(5)]
+    assert np.mean(without) < np.mean([_closest_pair(p) for p in batches])
+
+
+def test_the_start_up_design_counts_pending_asks() -> None:
+    algo = NativeTPE(n_startup_trials=10)
+    algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=0, parallel=4)
+    asked = [algo.ask() for _ in range(10)]
+    assert algo._startup_count() == 7  # only parallel - 1 = 3 pending asks count: stale ones don't
+    _told(algo, [p["x"] for p in asked[:7]], lambda x: (x - 7) ** 2)
+    assert len(algo._pending) == 3 and algo._startup_count() == 7  # 7 told + 3 running = 10
+    prior, bandwidth, _ = algo._shape()
+    assert prior == algo.pending_prior_weight and bandwidth == pytest.approx(1.2 * algo.bandwidth_factor)
+    _told(algo, [p["x"] for p in asked[7:]], lambda x: (x - 7) ** 2)
+    assert algo._startup_count() == 10
+    assert algo._shape() == (algo.prior_weight, algo.bandwidth_factor, algo.min_bandwidth)
 
 
 def test_converges_on_a_small_mixed_problem() -> None:
