@@ -20,6 +20,7 @@ from ..trial import FrozenTrial, TrialState
 from . import ALGORITHMS, make_algorithm
 from .base import Algorithm
 from .brackets import BracketSpec, RungSpec, as_eta, bracket_table
+from .config_sampler import ConfigSampler
 
 __all__ = ["BracketSpec", "Hyperband", "RungSpec", "bracket_table"]
 
@@ -70,9 +71,11 @@ def _norm(value: Any) -> tuple[str, Any]:
 class Hyperband(Algorithm):
     """Hyperband over the Budget dimension; ASHA when trials run in parallel.
 
-    ``eta``: keep the best 1/eta of each rung. ``sampler``: what draws new configs (random,
-    or "tpe" for BOHB-style model-based sampling, or an Algorithm). ``mode``: "sync" for
-    classic brackets, "async" for ASHA, "auto" picks sync for parallel=1, else async.
+    ``eta``: keep the best 1/eta of each rung. ``sampler``: what draws new configs: "random",
+    or "tpe" (or another algorithm's name, or an Algorithm object as a template) for BOHB-style
+    draws from a model of the largest budget with enough results, a third of them random
+    (``config_sampler.py``). ``mode``: "sync" for classic brackets, "async" for ASHA, "auto"
+    picks sync for parallel=1, else async.
     """
 
     name = "hyperband"
@@ -100,9 +103,9 @@ class Hyperband(Algorithm):
         # Snap onto the dimension's grid so every asked budget passes `dim.contains`.
         self._budgets = [[dim.snap(r.budget) for r in b.rungs] for b in self.brackets]
         self._build_schedule()
-        self._sampler = make_algorithm(self.sampler)
-        self._sampler.setup(SearchSpace(self.space.searched()), seed=self.next_seed(), maximize=self.maximize,
-                            target=self.target, parallel=self.parallel)
+        make_algorithm(self.sampler)  # fails early on an unknown name
+        self._sampler = ConfigSampler(self.sampler, SearchSpace(self.space.searched()), seed=self.next_seed(),
+                                      maximize=self.maximize, target=self.target)
 
     @property
     def resolved_mode(self) -> str:
@@ -216,19 +219,19 @@ class Hyperband(Algorithm):
             budget = self._budget_of(trial)
             slot = self._place_async(trial, budget) if self._async else self._place_sync(trial, budget)
         if slot is None:
-            return  # fits no schedule slot: it stays in the history and (at full budget) the sampler
+            return  # fits no schedule slot: it stays in the history and the sampler's results
         run, _, entry = slot
         entry.trial, entry.loss, entry.pending = trial.number, self._rank_loss(trial), False
         if not self._async:
             self._advance(run)
 
     def _feed_sampler(self, trial: FrozenTrial) -> None:
-        # Only full-budget results are comparable: a 1-epoch loss is no estimate of a 27-epoch
-        # one, and a model fit on the mix would chase what looks good on cheap rungs. FAIL goes
-        # too, as the contract expects; PRUNED (stopped by the user) has only a partial curve.
-        if self._budget_of(trial) == self._top_budget and trial.state in (TrialState.COMPLETE, TrialState.FAIL):
+        # Filed by budget: a model only compares results of one budget (config_sampler.py).
+        # FAIL goes too, as the contract expects; PRUNED (stopped by the user) has only a
+        # partial curve.
+        if trial.state in (TrialState.COMPLETE, TrialState.FAIL):
             searched = {n: v for n, v in trial.params.items() if n != self._budget_name}
-            self._sampler.tell(trial.evolve(params=searched))
+            self._sampler.tell(trial.evolve(params=searched), budget=self._budget_of(trial))
 
     def _rank_loss(self, trial: FrozenTrial) -> float:
         if trial.state is TrialState.FAIL:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -284,12 +284,11 @@ def test_sync_resume_continues_the_interrupted_bracket():
 
 
 def test_sync_resume_with_foreign_full_budget_trials_keeps_the_schedule():
-    sampler = Recorder()
-    hb = Hyperband(sampler=sampler)
+    hb = Hyperband(sampler="tpe")
     hb.setup(space(), seed=0)
     for n in range(5):  # e.g. from a random-search study that ran everything at the maximum
         hb.tell(done(n, {"x": n / 10, "act": "relu", "epochs": 27}))
-    assert len(sampler.history) == 5
+    assert [len(t) for t in hb._sampler.told.values()] == [5]
     assert [p["epochs"] for p in run_sync(hb, 40, start=5)] == [1] * 27 + [3] * 9 + [9] * 3 + [27]
 
 
@@ -307,20 +306,39 @@ def test_async_resume_ranks_stored_results_and_does_not_repeat_promotions():
 
 
 # --- the sampler, the space and the view ------------------------------------------------------
-class Recorder(RandomSearch):
-    """A real random sampler that keeps what it was told (the base class stores history)."""
+class Spy(RandomSearch):
+    """A real random sampler that records, at each ask, the trials its copy was told."""
+
+    seen: ClassVar[list[list[int]]] = []
+
+    def ask(self) -> dict[str, Any]:
+        assert self.space is not None and "epochs" not in self.space
+        Spy.seen.append([t.number for t in self.history])
+        return super().ask()
 
 
-def test_sampler_sees_the_searched_space_and_only_full_budget_results():
-    sampler = Recorder()
-    hb = Hyperband(sampler=sampler)
+def test_model_draws_fit_the_largest_budget_with_enough_results():
+    Spy.seen = []
+    hb = Hyperband(sampler=Spy())
     hb.setup(space(), seed=0)
-    for number in range(69):
+    numbers_by_budget: dict[int, list[int]] = {}
+    for number in range(69 + 27):  # one full iteration, then the next bracket s=3's first rung
         p = hb.ask()
+        numbers_by_budget.setdefault(p["epochs"], []).append(number)
         hb.tell(done(number, p, state=TrialState.FAIL if number % 10 == 0 else TrialState.COMPLETE))
-    assert sampler.space is not None and "epochs" not in sampler.space
-    assert 0 < len(sampler.history) == 8  # 1 + 1 + 2 + 4 evaluations at 27 epochs
-    assert all("epochs" not in t.params for t in sampler.history)
+    assert 0 < len(Spy.seen) < 27 + 12 + 6 + 4 + 27  # of 76 new configs, some stay random draws
+    for told in Spy.seen:  # each fresh model saw exactly one budget's results, FAILs included
+        budgets = {b for b, numbers in numbers_by_budget.items() if set(told) <= set(numbers)}
+        assert len(told) >= 4 and len(budgets) >= 1  # 2 searched dimensions + 2
+    assert any(set(told) <= set(numbers_by_budget[27]) and len(told) >= 8 for told in Spy.seen)
+
+
+def test_sampler_draws_are_random_until_a_budget_has_enough_results():
+    Spy.seen = []
+    hb = Hyperband(sampler=Spy())
+    hb.setup(space(), seed=0)
+    firsts = [hb.ask() for _ in range(27)]  # bracket s=3's first rung: nothing told yet
+    assert Spy.seen == [] and len({cfg(p) for p in firsts}) == 27
 
 
 def test_tpe_sampler_bohb_style():
@@ -329,7 +347,8 @@ def test_tpe_sampler_bohb_style():
     hb.setup(sp, seed=0)
     for p in run_sync(hb, 140):
         assert sp.contains(p)
-    assert type(hb._sampler).__name__ == "NativeTPE"  # "tpe" is our own TPE
+    assert hb._sampler.model_based and hb._sampler.model_budget() is not None
+    assert type(hb._sampler._fresh_model([])).__name__ == "NativeTPE"  # "tpe" is our own TPE
 
 
 def test_narrowed_space_skips_promotions_outside_it_and_new_budget_rebuilds():
