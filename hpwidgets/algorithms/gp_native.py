@@ -223,13 +223,6 @@ class NativeGP(ModelBased):
         self._theta = None
         self._model = _model_module(resolve_backend(self.backend))
 
-    def _startup_count(self) -> int:
-        # Asks still pending count towards the design (at most parallel - 1 of them, so stale
-        # asks never told can't shrink it): a parallel run then spends as many asks on Sobol
-        # points as a sequential one, not parallel - 1 more.
-        early = min(len(self._pending), max(self.parallel - 1, 0))
-        return max(self.n_startup_trials - early, 1)
-
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
         with one_blas_thread():
             return self._suggest_row(rng)
