@@ -147,3 +147,15 @@ def test_a_narrowed_space_is_respected(name):
         params = algorithm.ask()
         assert_inside(narrowed, params)
         algorithm.tell(complete(99, params, narrowed))
+
+
+# The checks above that also take an Algorithm object (make_algorithm passes one through and
+# each check's setup() resets it): algorithm tests run them on non-default options.
+OBJECT_CHECKS = [
+    test_log_dimensions_are_explored_on_a_log_scale,
+    test_same_seed_gives_the_same_sequence,
+    test_failed_and_pruned_trials_are_tolerated,
+    test_history_it_never_asked_for_is_accepted,
+    test_several_asks_before_tells_stay_valid,
+    test_a_narrowed_space_is_respected,
+]

@@ -23,17 +23,7 @@ def fast() -> NativeGP:
     return NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4)
 
 
-CHECKS: list[Callable[[Any], None]] = [
-    conf.test_log_dimensions_are_explored_on_a_log_scale,
-    conf.test_same_seed_gives_the_same_sequence,
-    conf.test_failed_and_pruned_trials_are_tolerated,
-    conf.test_history_it_never_asked_for_is_accepted,
-    conf.test_several_asks_before_tells_stay_valid,
-    conf.test_a_narrowed_space_is_respected,
-]
-
-
-@pytest.mark.parametrize("check", CHECKS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("check", conf.OBJECT_CHECKS, ids=lambda f: f.__name__)
 def test_conformance(check: Callable[[Any], None]) -> None:
     check(fast())  # make_algorithm passes an object through; setup() resets its state
 

@@ -15,19 +15,8 @@ from hpwidgets.algorithms._encode import UnitEncoder
 from hpwidgets.algorithms.tpe_native import NativeTPE, Parzen, age_weights, split_below
 from hpwidgets.trial import FrozenTrial, TrialState
 
-# The conformance suite's checks take an algorithm name; make_algorithm also takes an object,
-# and each check calls setup(), which resets all of NativeTPE's state.
-CHECKS: list[Callable[[Any], None]] = [
-    conf.test_log_dimensions_are_explored_on_a_log_scale,
-    conf.test_same_seed_gives_the_same_sequence,
-    conf.test_failed_and_pruned_trials_are_tolerated,
-    conf.test_history_it_never_asked_for_is_accepted,
-    conf.test_several_asks_before_tells_stay_valid,
-    conf.test_a_narrowed_space_is_respected,
-]
 
-
-@pytest.mark.parametrize("check", CHECKS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("check", conf.OBJECT_CHECKS, ids=lambda f: f.__name__)
 def test_conformance(check: Callable[[Any], None]) -> None:
     check(NativeTPE())
 
