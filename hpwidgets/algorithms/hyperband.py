@@ -17,7 +17,7 @@ import numpy as np
 
 from ..space import Budget, SearchSpace
 from ..trial import FrozenTrial, TrialState
-from . import ALGORITHMS, make_algorithm
+from . import ALGORITHMS
 from .base import Algorithm
 from .brackets import BracketSpec, RungSpec, as_eta, bracket_table
 from .config_sampler import ConfigSampler
@@ -103,7 +103,6 @@ class Hyperband(Algorithm):
         # Snap onto the dimension's grid so every asked budget passes `dim.contains`.
         self._budgets = [[dim.snap(r.budget) for r in b.rungs] for b in self.brackets]
         self._build_schedule()
-        make_algorithm(self.sampler)  # fails early on an unknown name
         self._sampler = ConfigSampler(self.sampler, SearchSpace(self.space.searched()), seed=self.next_seed(),
                                       maximize=self.maximize, target=self.target)
 
