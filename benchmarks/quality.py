@@ -303,7 +303,8 @@ NOTES = [
     "each new best would at once be refined: on 600 tuning seeds parallel/sequential is 1.36x / 1.62x / "
     "1.19x (Branin / Hartmann6 / mixed5; it was 1.40x / 2.08x / 1.36x with the undamped liar).",
     "- Tried for the GP and not adopted (stuck runs out of 80 tuning seeds did not fall): other prior-mean "
-    "quantiles, more fit restarts, tighter length-scale/signal priors and bounds, 2x the acquisition "
+    "quantiles, more fit restarts, tighter length-scale/signal priors and bounds, length-scale priors "
+    "centred on 0.1 or 0.3 of the range (not 0.2), 2x the acquisition "
     "candidates, 10 or 20 start-up points, no output warping, periodic exploration asks, and EI integrated "
     "over 4-8 hyperparameter samples (elliptical slice sampling; more runs stuck, 3.6x slower). On a stuck "
     "Hartmann6 run, log-EI at the true optimum stays far below the chosen point's under every sampled "
