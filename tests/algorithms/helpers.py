@@ -67,3 +67,15 @@ def random_params(space: hs.SearchSpace, seed: int) -> dict[str, Any]:
 
 def mean_distance(suggestions: list[dict[str, Any]], optimum: float) -> float:
     return sum(abs(p["x"] - optimum) for p in suggestions) / len(suggestions)
+
+
+def distance_after_direction_run(algo: Algorithm, maximize: bool, n: int, last: int) -> tuple[float, float]:
+    """Run ``algo`` on a 1-D quadratic whose optimum depends on the direction; return the mean
+    distance of the last ``last`` suggestions to the optimum and what random search would get
+    (E|U(-5, 5) - optimum|). A flipped direction would push suggestions to the far bound."""
+    optimum, expected_random = (-3.0, 3.4) if maximize else (2.0, 2.9)
+    sign = -1.0 if maximize else 1.0
+    algo.setup(QUADRATIC, seed=0, maximize=maximize)
+    asked = run(algo, lambda p: sign * (p["x"] - optimum) ** 2, n)
+    return mean_distance(asked[-last:], optimum), expected_random
+

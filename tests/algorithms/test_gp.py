@@ -5,7 +5,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import MIXED, QUADRATIC, assert_valid, complete, failed, mean_distance, pruned, random_params, run
+from helpers import (
+    MIXED,
+    QUADRATIC,
+    assert_valid,
+    complete,
+    distance_after_direction_run,
+    failed,
+    pruned,
+    random_params,
+    run,
+)
 
 import hpwidgets.space as hs
 from hpwidgets.algorithms import make_algorithm
@@ -98,12 +108,8 @@ def test_history_it_never_asked_is_used():
 
 @pytest.mark.parametrize("maximize", [False, True])
 def test_direction_pulls_suggestions_to_the_optimum(maximize):
-    optimum, expected_random = (-3.0, 3.4) if maximize else (2.0, 2.9)  # E|U(-5, 5) - optimum|
-    sign = -1.0 if maximize else 1.0
-    algo = GP()
-    algo.setup(QUADRATIC, seed=0, maximize=maximize)
-    asked = run(algo, lambda p: sign * (p["x"] - optimum) ** 2, 25)
-    assert mean_distance(asked[-10:], optimum) < 0.3 * expected_random
+    distance, expected_random = distance_after_direction_run(GP(), maximize, n=25, last=10)
+    assert distance < 0.3 * expected_random
 
 
 def test_parallel_asks_differ_through_the_liar():
