@@ -54,6 +54,11 @@ class ModelBased(Algorithm):
         self._pending = [*self._pending[-_MAX_PENDING + 1:], params]
         return params
 
+    def add_pending(self, params: dict[str, Any]) -> None:
+        """Count ``params`` as an ask still running that was drawn elsewhere (Hyperband builds a
+        fresh model per draw: the configs its earlier draws put on workers are pending here)."""
+        self._pending = [*self._pending[-_MAX_PENDING + 1:], dict(params)]
+
     def tell(self, trial: FrozenTrial) -> None:
         super().tell(trial)
         self._pending = drop_told(self._pending, trial.params)

@@ -226,11 +226,8 @@ class Hyperband(Algorithm):
 
     def _feed_sampler(self, trial: FrozenTrial) -> None:
         # Filed by budget: a model only compares results of one budget (config_sampler.py).
-        # FAIL goes too, as the contract expects; PRUNED (stopped by the user) has only a
-        # partial curve.
-        if trial.state in (TrialState.COMPLETE, TrialState.FAIL):
-            searched = {n: v for n, v in trial.params.items() if n != self._budget_name}
-            self._sampler.tell(trial.evolve(params=searched), budget=self._budget_of(trial))
+        searched = {n: v for n, v in trial.params.items() if n != self._budget_name}
+        self._sampler.tell(trial.evolve(params=searched), budget=self._budget_of(trial))
 
     def _rank_loss(self, trial: FrozenTrial) -> float:
         if trial.state is TrialState.FAIL:
