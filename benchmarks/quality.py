@@ -318,7 +318,9 @@ NOTES = [
     "`backend=\"auto\"` picks it); its suggestions equal the numpy backend's, so only its time is shown.",
     "- The 10-seed medians of the GPs sit between runs that found the global basin and runs that stayed "
     "in a local one (Hartmann6's regret-0.12 mode, mixed5's ripples at regret ~0.19), so they move a lot "
-    "with the seeds: Optuna GP's own medians on seeds 100-109 were 0.15 (Hartmann6) and 0.075 (mixed5).",
+    "with the seeds: Optuna GP's own medians on seeds 100-109 were 0.15 (Hartmann6) and 0.075 (mixed5). "
+    "\"Search quality on 100 seeds\" (`benchmarks/quality_blocks.py`) counts how often each bar holds "
+    "on ten 10-seed blocks.",
     "",
 ]
 

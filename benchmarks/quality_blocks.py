@@ -132,7 +132,7 @@ def problem_section(done: Curves, problem: str, args: argparse.Namespace) -> lis
 def markdown(done: Curves, problems: list[str], args: argparse.Namespace, seconds: float) -> str:
     wall = (f"{seconds / 60:.0f} min for this invocation, {args.workers} processes "
             "(tasks loaded from --json not counted)")
-    parts = [provenance(), f"Wall time: {wall}", "",
+    parts = [provenance() + "  ", f"Wall time: {wall}" + (f"  \n{args.note}" if args.note else ""), "",
              f"Regret@{args.trials} (`f(best) - f*`) on seeds 0-{args.seeds - 1}, in blocks of {args.block}. "
              "Seeds 0-9 are the issue's (the Search quality section's table); no setting was chosen on 10-99. "
              f"`> {STUCK}`: runs that ended above that regret (on Hartmann6 nearly all of them sit in the "
@@ -156,8 +156,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", default="", help="save finished tasks here; a rerun skips them")
     parser.add_argument("--write", action="store_true", help="rewrite this section of RESULTS.md")
+    parser.add_argument("--note", default="", help="a line to add under the provenance (e.g. where --json came from)")
     args = parser.parse_args()
     problems = args.problems.split(",")
+    import optuna  # noqa: F401 (the peers run in the workers; imported here for the versions line)
+
     path = Path(args.json) if args.json else None
     done: Curves = json.loads(path.read_text()) if path and path.exists() else {}
     start = time.perf_counter()
