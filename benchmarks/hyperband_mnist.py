@@ -292,11 +292,20 @@ def render(rows: list[dict[str, Any]], results: list[dict[str, Any]], args: argp
              f"Wall time: {wall / 60:.1f} min for this invocation{reused} ({args.workers} studies at a time, "
              "each one trial at a time, 1 torch thread; run under "
              "`nice -n 5` on a machine shared with other work)", "", table(header, body), "", *tally(rows), "",
-             "Within noise (validation accuracy differences of ~0.1 points are run-to-run noise): the best "
+             f"Within noise ({sampling_noise(rows, plan['random_trials'])}): the best "
              "accuracy each Hyperband had found within 1/3 of random's epochs, and the epochs it needed to come "
              "within 0.1 points of A (ratio to random's epochs, ≤ 1/3?):", "", noise_table(rows), "",
              *job_times(results), "", SAMPLER_NOTE, *([""] if args.note else []), args.note]
     return "\n".join(lines)
+
+
+def sampling_noise(rows: list[dict[str, Any]], n_configs: int, n_val: int = 10000) -> str:
+    """How much of a difference in validation accuracy the finite validation set alone makes."""
+    a = statistics.median(r["target"] for r in rows)
+    se = 100 * math.sqrt(a * (1 - a) / n_val)
+    return (f"an accuracy near {a:.3f} measured on {n_val} validation images has a sampling standard error of "
+            f"{se:.2f} points, so differences of ~0.1 points are noise, and A is the best of "
+            f"{n_configs} such measurements")
 
 
 def setup_text(args: argparse.Namespace, plan: dict[str, int]) -> str:
