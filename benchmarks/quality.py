@@ -309,6 +309,14 @@ NOTES = [
     "over 4-8 hyperparameter samples (elliptical slice sampling; more runs stuck, 3.6x slower). On a stuck "
     "Hartmann6 run, log-EI at the true optimum stays far below the chosen point's under every sampled "
     "kernel: the model, not the acquisition search, keeps it in the local basin.",
+    "- Tried for parallel asks and not adopted (median regret@50 with 4 asks pending, Branin / Hartmann6 "
+    "/ mixed5). GP, 80 tuning seeds, against the kriging believer's 1.1e-5 / 6.8e-4 / 0.0014: a constant "
+    "liar at the best value (0.032 / 0.18 / 0.29), a believer one posterior sd pessimistic (1.2e-5 / 0.03"
+    " / 0.12), believer fantasies with noise of 0.1 of the signal variance (1.7e-4 / 0.0062 / 0.0018), no"
+    " fantasies (8.6e-4 / 0.0097 / 0.15). TPE, seeds 100-399, against 0.053 / 0.42 / 0.25: running asks "
+    "told their nearest neighbour's loss (0.058 / 0.58 / 0.27), 6, 12 or 64 candidates instead of 24 "
+    "while asks run (12: 0.036 / 0.49 / 0.26; 64: 0.068 / 0.46 / 0.25), candidates near a running ask "
+    "excluded instead of the liar (0.059 / 0.52 / 0.27). None is better on all three functions.",
     "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
     "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
     "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "
