@@ -271,13 +271,21 @@ class Store:
         return True
 
     # --- trials ----------------------------------------------------------------------------------
-    def start_trial(self, study_id: int, params: Mapping[str, Any], device: str = "cpu") -> int:
-        """Insert a RUNNING row and return its number: the study's next free one, across processes."""
+    def start_trial(self, study_id: int, params: Mapping[str, Any], device: str = "cpu",
+                    limit: int | None = None) -> int | None:
+        """Insert a RUNNING row and return its number: the study's next free one, across processes.
+
+        With ``limit``, None instead once the study holds that many rows: the check and the insert
+        share one write transaction, so processes sharing a study never exceed its total together.
+        """
         encoded = encode_params(params)
         with self._transaction("start a trial", write=True) as conn:
             self._require_study(conn, study_id)
             (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
                                      (study_id,)).fetchone()
+            # Numbers are unique and >= 0, so rows <= number: count them (a scan) only near the limit.
+            if limit is not None and number >= limit and self._count_trials(conn, study_id) >= limit:
+                return None
             cursor = conn.execute(
                 "INSERT INTO trials (study_id, number, state, metrics_json, started_at, device, host, pid) "
                 "VALUES (?, ?, 'RUNNING', '{}', ?, ?, ?, ?)",
@@ -285,6 +293,10 @@ class Store:
             conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
                              [(cursor.lastrowid, name, value) for name, value in encoded])
         return number
+
+    @staticmethod
+    def _count_trials(conn: sqlite3.Connection, study_id: int) -> int:
+        return conn.execute("SELECT COUNT(*) FROM trials WHERE study_id = ?", (study_id,)).fetchone()[0]
 
     def finish_trial(self, study_id: int, trial: FrozenTrial) -> None:
         """Record a finished trial in one transaction, committed on return; start_trial is optional."""

@@ -87,6 +87,7 @@ class Study:
         self._thread: threading.Thread | None = None
         self._driver_error: BaseException | None = None
         self._storage_error: Exception | None = None
+        self._total_reached = False  # the store already holds n_target rows (other processes wrote some)
         # Set while no background search runs. An Event, not Thread.is_alive(): in Python 3.11 a
         # Ctrl-C inside Thread.join() marks a thread that is still running as dead (gh-90882).
         self._done = threading.Event()
@@ -253,6 +254,7 @@ class Study:
             self._stop.clear()
             self._paused = False
             self._storage_error = None
+            self._total_reached = False
         detach = self._attach_progress(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = _execute.bind(objective)
@@ -311,10 +313,14 @@ class Study:
                 if self.max_failures is not None and self._n_failed() >= self.max_failures:
                     return "max_failures"
                 started = len(self._finished) + len(self._running)
-                if started >= self.n_target and not self._running:
+                if (started >= self.n_target or self._total_reached) and not self._running:
                     return "complete"
-                if not self._paused and started < self.n_target and len(self._running) < runner.capacity:
-                    return self._start_trial() or "storage error"
+                if (not self._paused and not self._total_reached and started < self.n_target
+                        and len(self._running) < runner.capacity):
+                    step = self._start_trial()
+                    if step is not None or self._storage_error is not None:
+                        return step or "storage error"
+                    continue  # other processes filled the study: finish the trials still running
                 self._cond.wait(0.1 if deadline is not None else 0.5)
 
     def _n_failed(self) -> int:
@@ -325,10 +331,13 @@ class Study:
         params = self.space.with_budget_at_max({k: _plain(v) for k, v in self.algorithm.ask().items()})
         self.space.validate_params(params)
         if self.store is not None:
-            try:
-                number = self.store.start_trial(self._record.id, params, "cpu")
+            try:  # `trials` counts every row of the study, whichever process wrote it
+                number = self.store.start_trial(self._record.id, params, "cpu", limit=self.n_target)
             except Exception as error:  # disk full, file gone: stop with every finished trial saved
                 self._storage_error = error
+                return None
+            if number is None:  # this last ask is dropped untold; a model counts it as pending
+                self._total_reached = True
                 return None
         else:
             number = max([*self._finished, *self._running], default=-1) + 1

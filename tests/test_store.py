@@ -126,6 +126,13 @@ def test_param_values_keep_their_json_type(store: Store, value: object) -> None:
     assert loaded.params["v"] == expected and type(loaded.params["v"]) is type(expected)
 
 
+def test_start_trial_refuses_past_a_limit_on_rows_not_numbers(store: Store) -> None:
+    study = _study(store)
+    store.finish_trial(study, _done(7, 1.0))  # one row, numbered 7 (an import): numbers have a gap
+    assert [store.start_trial(study, PARAMS, "cpu", limit=3) for _ in range(3)] == [8, 9, None]
+    assert [t.number for t in store.load_trials(study)] == [7, 8, 9]  # the refused one wrote nothing
+
+
 def test_finish_trial_is_an_upsert_that_replaces_params_and_reports(store: Store) -> None:
     study = _study(store)
     store.finish_trial(study, _done(5, 1.0))  # never started: recorded anyway

@@ -221,3 +221,14 @@ def test_non_finite_reports_are_refused_inside_the_trial():
 
     study = quiet_tune(objective, trials=1)
     assert "metric 'loss' must be finite" in study.trials[0].error
+
+
+def test_trials_is_the_total_of_a_study_shared_with_another_writer(tmp_path):
+    db = tmp_path / "shared.db"
+    late = hw.Study("shared", SPACE, algo="random", seed=1, storage=db)  # opened while the file is empty
+    early = hw.Study("shared", SPACE, algo="random", seed=0, storage=db)
+    early.optimize(lambda p: p["x"], trials=4, progress=False)
+    late.optimize(lambda p: p["x"], trials=6, progress=False)  # knows none of early's 4 trials
+    assert [t.number for t in late.trials] == [4, 5] and late.finish_reason == "complete"
+    reopened = hw.Study("shared", storage=db)
+    assert [t.number for t in reopened.trials] == list(range(6))  # 6 in total, not 4 + 6
