@@ -316,7 +316,8 @@ NOTES = [
     " fantasies (8.6e-4 / 0.0097 / 0.15). TPE, seeds 100-399, against 0.053 / 0.42 / 0.25: running asks "
     "told their nearest neighbour's loss (0.058 / 0.58 / 0.27), 6, 12 or 64 candidates instead of 24 "
     "while asks run (12: 0.036 / 0.49 / 0.26; 64: 0.068 / 0.46 / 0.25), candidates near a running ask "
-    "excluded instead of the liar (0.059 / 0.52 / 0.27). None is better on all three functions.",
+    "excluded instead of the liar (0.059 / 0.52 / 0.27), the wider kernels in the good density only "
+    "(0.037 / 0.48 / 0.245). None is better on all three functions.",
     "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
     "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
     "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "
