@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from functions import PROBLEMS, Problem  # noqa: E402
+from quality_notes import NOTES  # noqa: E402
 
 import hpwidgets.space as hs  # noqa: E402
 from hpwidgets.algorithms.base import Algorithm  # noqa: E402
@@ -289,49 +290,6 @@ def markdown(results: dict[str, dict[str, Row]], args: argparse.Namespace, extra
             f"100 (200) told random trials. Optuna {_optuna_version()} with default samplers.", ""]
     body = [line for problem, rows in results.items() for line in table(problem, rows, args.trials)]
     return "\n".join(head + body + bars(results) + extra + NOTES)
-
-
-NOTES = [
-    "Notes:",
-    "",
-    "- NativeTPE's and NativeGP's defaults (bandwidths, priors, output warping, prior mean, start-up count) "
-    "were chosen on seeds 100-139 and 300-339, not the seeds 0-9 above (the GP's noise floor was also "
-    "checked on 0-9); NativeTPE's parallel settings (liar weight 0.4, 1.2x kernels and half the prior "
-    "weight while asks run) on seeds 100-399, confirmed on 440-739. The held-out table, where present, "
-    "uses seeds that no setting was tuned on.",
-    "- Parallel=4 lags the model 3 trials behind the suggestions. For our greedy TPE that costs most where "
-    "each new best would at once be refined: on 600 tuning seeds parallel/sequential is 1.36x / 1.62x / "
-    "1.19x (Branin / Hartmann6 / mixed5; it was 1.40x / 2.08x / 1.36x with the undamped liar).",
-    "- Tried for the GP and not adopted (stuck runs out of 80 tuning seeds did not fall): other prior-mean "
-    "quantiles, more fit restarts, tighter length-scale/signal priors and bounds, length-scale priors "
-    "centred on 0.1 or 0.3 of the range (not 0.2), 2x the acquisition "
-    "candidates, 10 or 20 start-up points, no output warping, periodic exploration asks, and EI integrated "
-    "over 4-8 hyperparameter samples (elliptical slice sampling; more runs stuck, 3.6x slower). On a stuck "
-    "Hartmann6 run, log-EI at the true optimum stays far below the chosen point's under every sampled "
-    "kernel: the model, not the acquisition search, keeps it in the local basin.",
-    "- Tried for parallel asks and not adopted (median regret@50 with 4 asks pending, Branin / Hartmann6 "
-    "/ mixed5). GP, 80 tuning seeds, against the kriging believer's 1.1e-5 / 6.8e-4 / 0.0014: a constant "
-    "liar at the best value (0.032 / 0.18 / 0.29), a believer one posterior sd pessimistic (1.2e-5 / 0.03"
-    " / 0.12), believer fantasies with noise of 0.1 of the signal variance (1.7e-4 / 0.0062 / 0.0018), no"
-    " fantasies (8.6e-4 / 0.0097 / 0.15). TPE, seeds 100-399, against 0.053 / 0.42 / 0.25: running asks "
-    "told their nearest neighbour's loss (0.058 / 0.58 / 0.27), 6, 12 or 64 candidates instead of 24 "
-    "while asks run (12: 0.036 / 0.49 / 0.26; 64: 0.068 / 0.46 / 0.25), candidates near a running ask "
-    "excluded instead of the liar (0.059 / 0.52 / 0.27), the wider kernels in the good density only "
-    "(0.037 / 0.48 / 0.245). None is better on all three functions.",
-    "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
-    "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
-    "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "
-    "round: the mean of 10 ask+tell calls after 100 or 200 told random-search trials and one untimed "
-    "warm-up), so that load from other jobs falls on all of them alike.",
-    "- \"NativeGP (torch backend)\" is the same algorithm on torch (CPU here; on a CUDA machine "
-    "`backend=\"auto\"` picks it); its suggestions equal the numpy backend's, so only its time is shown.",
-    "- The 10-seed medians of the GPs sit between runs that found the global basin and runs that stayed "
-    "in a local one (Hartmann6's regret-0.12 mode, mixed5's ripples at regret ~0.19), so they move a lot "
-    "with the seeds: Optuna GP's own medians on seeds 100-109 were 0.15 (Hartmann6) and 0.075 (mixed5). "
-    "\"Search quality on 100 seeds\" (`benchmarks/quality_blocks.py`) counts how often each bar holds "
-    "on ten 10-seed blocks.",
-    "",
-]
 
 
 HELD_OUT = ("NativeTPE", "Optuna TPE", "NativeGP", "Optuna GP")
