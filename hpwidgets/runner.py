@@ -8,12 +8,14 @@ concurrency by one, and ``per_gpu="auto"`` sizes a GPU from its first trial's pe
 
 Remote runners (processes, Dask) keep one local thread per slot that waits for the remote
 result, so slots, back-pressure and the study's bookkeeping are the same as for threads; only
-the study writes the store. Remote trials cannot be pruned mid-way: their reports reach the
-study (and the algorithm) when they finish.
+the study writes the store. A process trial's reports reach the study as they are made, and a
+prune or Stop goes back to it, through a queue and an event of a multiprocessing manager; Dask
+trials' reports reach the study when they finish, and they cannot be pruned mid-way.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -133,12 +135,36 @@ class ThreadRunner(Runner):
         self._threads.shutdown(wait=True)
 
 
-def replay_reports(outcome: workers.Outcome, params: Mapping[str, Any], on_report: PruneHook | None) -> None:
-    """Give a remote trial's reports to the study (events, Hyperband's rungs) once it is back."""
+def relay_reports(future: Future[Any], channel: tuple[Any, Any], proxy: Trial, on_report: PruneHook | None,
+                  stopping: Callable[[], bool] | None) -> int:
+    """While a process trial runs, give the study each report as it comes; set the halt event when
+    the study prunes the trial or stops. Returns how many reports were relayed."""
+    reports, halt = channel
+    relayed, halted = 0, False
+    while True:
+        try:
+            step, metrics = reports.get(timeout=0.05)
+        except queue.Empty:
+            if future.done():  # every put happened before the trial returned: the queue is drained
+                return relayed
+        else:
+            relayed += 1
+            if on_report is not None and on_report(proxy, step, metrics) and not halted:
+                halt.set()
+                halted = True
+        if stopping is not None and not halted and stopping():
+            halt.set()
+            halted = True
+
+
+def replay_reports(outcome: workers.Outcome, params: Mapping[str, Any], on_report: PruneHook | None,
+                   skip: int = 0) -> None:
+    """Give a remote trial's reports (past the first ``skip``, already relayed) to the study
+    (events, Hyperband's rungs) once it is back."""
     if on_report is None:
         return
     proxy = Trial(outcome.trial.number, params, device=outcome.trial.device)
-    for report in outcome.trial.reports:
+    for report in outcome.trial.reports[skip:]:
         on_report(proxy, report.step, report.metrics)  # too late to prune: the answer is ignored
 
 
@@ -163,6 +189,7 @@ class ProcessRunner(ThreadRunner):
         self._processes: Any = None
         self._generation = 0
         self._payloads: dict[int, tuple[Any, bytes]] = {}
+        self._manager: Any = None  # serves each trial's report queue and halt event
 
     def _process_pool(self) -> tuple[Any, int]:
         with self._lock:
@@ -184,6 +211,14 @@ class ProcessRunner(ThreadRunner):
                 self._processes.shutdown(wait=False, cancel_futures=True)
                 self._processes, self._generation = None, generation + 1
 
+    def _channel(self) -> tuple[Any, Any]:
+        """A fresh (report queue, halt event) pair that a worker process can reach."""
+        with self._lock:
+            if self._manager is None:
+                import multiprocessing
+                self._manager = multiprocessing.get_context("spawn").Manager()
+            return self._manager.Queue(), self._manager.Event()
+
     def _payload(self, call: Any) -> bytes:
         with self._lock:
             if id(call) not in self._payloads:
@@ -195,14 +230,18 @@ class ProcessRunner(ThreadRunner):
         payload = self._payload(call)
         for _attempt in range(2):
             processes, generation = self._process_pool()
+            reports, halt = self._channel()
             try:
                 future: Future[dict[str, Any]] = processes.submit(
-                    workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads)
+                    workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads,
+                    (reports, halt))
+                relayed = relay_reports(future, (reports, halt), Trial(number, params, device=device),
+                                        on_report, stopping)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
                 self._renew(generation)
                 continue
-            replay_reports(outcome, params, on_report)
+            replay_reports(outcome, params, on_report, skip=relayed)
             return outcome
         return lost_trial(number, params, device, "worker died: the worker process running this trial ended "
                                                   "twice (killed, or crashed in native code)")
@@ -213,6 +252,9 @@ class ProcessRunner(ThreadRunner):
             if self._processes is not None:
                 self._processes.shutdown(wait=True)
                 self._processes = None
+            if self._manager is not None:
+                self._manager.shutdown()
+                self._manager = None
 
 
 def _is_dask(executor: Executor) -> bool:

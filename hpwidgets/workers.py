@@ -108,11 +108,27 @@ def remote_device(device: str) -> str:
 
 
 def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device: str, target: str | None,
-                 measure: bool, threads: int | None) -> dict[str, Any]:
-    """Entry point in a worker process: unpickle the objective, run the trial, send plain data back."""
+                 measure: bool, threads: int | None, channel: tuple[Any, Any] | None = None) -> dict[str, Any]:
+    """Entry point in a worker process: unpickle the objective, run the trial, send plain data back.
+
+    ``channel``, when given, is (a queue, an event) shared with the study's process: each report
+    goes out at once (live charts, the algorithm's pruning), and a set event (pruned, or Stop)
+    makes the next report raise TrialPruned, as in a thread.
+    """
     call = loads(payload)
     device = remote_device(device)
-    return encode(run_trial(call, number, params, device, target=target, measure=measure, threads=threads))
+    on_report: PruneHook | None = None
+    stopping: Callable[[], bool] | None = None
+    if channel is not None:
+        reports, halt = channel
+
+        def on_report(_trial: Any, step: int, metrics: Mapping[str, float]) -> bool:
+            reports.put((step, dict(metrics)))
+            return bool(halt.is_set())
+
+        stopping = halt.is_set
+    return encode(run_trial(call, number, params, device, target=target, on_report=on_report,
+                            stopping=stopping, measure=measure, threads=threads))
 
 
 def _cloudpickle() -> Any:

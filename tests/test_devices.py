@@ -213,3 +213,50 @@ def test_a_killed_worker_process_is_retried_once_then_its_trial_fails(tmp_path):
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
     assert study.trials[1].error.startswith("worker died")
+
+
+def test_process_trials_report_live_and_stop_prunes_them_mid_way(tmp_path):
+    seen = tmp_path / "study-saw-step-0"
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+
+    def on_event(event):
+        if isinstance(event, TrialReported) and event.step == 0:
+            seen.touch()  # the study has step 0 while the trial still runs
+        if isinstance(event, TrialReported) and event.step == 5:
+            study.stop()
+
+    study.subscribe(on_event)
+
+    def objective(params, trial):
+        trial.report(0, loss=1.0)
+        waited = 0.0
+        while not seen.exists() and waited < 20:  # without live reports this wait would time out
+            time.sleep(0.01)
+            waited += 0.01
+        for step in range(1, 2000):
+            trial.report(step, loss=1.0 / step, saw=float(seen.exists()))
+            time.sleep(0.005)
+        return 0.0
+
+    study.optimize(objective, trials=3, executor="processes", progress=False)
+    (only,) = study.trials  # Stop: nothing new started after the first trial
+    assert only.state is TrialState.PRUNED and only.reports[1].metrics["saw"] == 1.0
+    assert 6 <= len(only.reports) < 1999  # pruned at a report soon after Stop, not at the end
+
+
+class PruneAtStep2(hw.algorithms.RandomSearch):
+    def should_prune(self, trial_number: int, step: int, value: float) -> bool:
+        return step >= 2
+
+
+def test_the_algorithm_prunes_a_process_trial_at_its_next_report():
+    def objective(params, trial):
+        for step in range(50):
+            trial.report(step, loss=params["x"])
+            time.sleep(0.02)  # the prune answer travels back while the trial keeps going
+        return params["x"]
+
+    study = hw.Study(space=SPACE, algo=PruneAtStep2(), seed=0)
+    study.optimize(objective, trials=2, parallel=2, executor="processes", progress=False)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    assert all(3 <= len(t.reports) < 50 for t in study.trials)
