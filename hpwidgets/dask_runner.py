@@ -6,6 +6,8 @@ worker resource ``GPU`` (start workers with ``--resources GPU=1``, one worker pe
 dask-cuda does); ``per_gpu=K`` asks for ``1/K`` of a GPU so K trials share one. A worker that
 dies mid-trial has its task re-run elsewhere by the scheduler (up to its ``allowed-failures``);
 past that the trial is FAIL with "worker died". Either way it is recorded exactly once.
+Reports travel live through a scheduler queue named after the task, and a prune or Stop goes
+back through a scheduler event of the same name (``runner.relay_reports``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from urllib.parse import urlparse
 
 from . import workers
 from .devices import GpuSpec, PerGpu, check_per_gpu
-from .runner import ThreadRunner, lost_trial, replay_reports
-from .trial import PruneHook
+from .runner import ThreadRunner, lost_trial, relay_reports, replay_reports
+from .trial import PruneHook, Trial
 
 GPU = "GPU"  # the Dask worker resource name GPU workers declare
 WAIT_FOR_WORKERS_S = 60.0
@@ -54,12 +56,14 @@ def threads_by_host(nthreads: Mapping[str, int]) -> dict[str, int]:
 
 
 def dask_trial(payload: bytes, number: int, params: Mapping[str, Any], device: str, target: str | None,
-               hosts: Mapping[str, int]) -> dict[str, Any]:
-    """Runs on a Dask worker: one trial with this host's share of torch threads."""
-    from distributed import get_worker
+               hosts: Mapping[str, int], channel: str | None = None) -> dict[str, Any]:
+    """Runs on a Dask worker: one trial with this host's share of torch threads; ``channel`` names
+    the scheduler's queue and event that carry its reports out and a prune or Stop back."""
+    from distributed import Event, Queue, get_worker
     host = urlparse(get_worker().address).hostname or ""
     threads = max(1, (os.cpu_count() or 1) // max(1, hosts.get(host, 1)))
-    return workers.remote_trial(payload, number, params, device, target, False, threads)
+    live = None if channel is None else (Queue(channel), Event(channel))
+    return workers.remote_trial(payload, number, params, device, target, False, threads, live)
 
 
 class DaskRunner(ThreadRunner):
@@ -95,17 +99,24 @@ class DaskRunner(ThreadRunner):
 
     def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
              on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
-        from distributed import KilledWorker
+        from distributed import Event, KilledWorker, Queue
         key = f"hpwidgets-trial-{number}-{uuid.uuid4().hex[:8]}"
+        reports, halt = Queue(key, client=self.client), Event(key, client=self.client)
         future = self.client.submit(dask_trial, self._payload(call), number, dict(params), device, target,
-                                    self._hosts, key=key, pure=False, resources=self._resources())
+                                    self._hosts, key, key=key, pure=False, resources=self._resources())
         try:
+            # A retried task (its worker died) reports again into the same queue: every report of
+            # the attempt that finishes is relayed live, so the replay below skips them all.
+            relayed = relay_reports(future, lambda: reports.get(batch=True), halt.set,
+                                    Trial(number, params, device=device), on_report, stopping)
             outcome = workers.decode(future.result())
         except KilledWorker as error:
             return lost_trial(number, params, device, f"worker died: {error}")
         except Exception as error:  # a lost connection must not end the search
             return lost_trial(number, params, device, f"dask: {type(error).__name__}: {error}")
-        replay_reports(outcome, params, on_report)
+        finally:
+            _release(reports, halt)
+        replay_reports(outcome, params, on_report, skip=relayed)
         return outcome
 
     def _learn(self, device: str, outcome: workers.Outcome) -> None:
@@ -118,3 +129,12 @@ class DaskRunner(ThreadRunner):
         if self._owned:
             self.client.close()
             self._owned = False
+
+
+def _release(reports: Any, halt: Any) -> None:
+    """Drop a finished trial's queue and event from the scheduler (best effort: it may be gone)."""
+    try:
+        reports.close()
+        halt.clear()
+    except Exception:  # a lost scheduler has nothing left to release
+        pass

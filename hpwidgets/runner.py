@@ -8,13 +8,15 @@ concurrency by one, and ``per_gpu="auto"`` sizes a GPU from its first trial's pe
 
 Remote runners (processes, Dask) keep one local thread per slot that waits for the remote
 result, so slots, back-pressure and the study's bookkeeping are the same as for threads; only
-the study writes the store. A process trial's reports reach the study as they are made, and a
-prune or Stop goes back to it, through a queue and an event of a multiprocessing manager; Dask
-trials' reports reach the study when they finish, and they cannot be pruned mid-way.
+the study writes the store. A remote trial's reports reach the study as they are made, and a
+prune or Stop goes back to it at its next report, through a queue and an event (a
+multiprocessing manager's for processes, the scheduler's for Dask).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +38,8 @@ from .devices import (
 from .trial import FrozenTrial, PruneHook, Trial, TrialState
 
 Job = Callable[[str], None]
+RELAY_INTERVAL_S = 0.05  # how often a remote trial's new reports are fetched (and Stop passed on)
+log = logging.getLogger(__name__)
 Executor = str | Any | None  # None | "threads" | "processes" | "dask://host:port" | distributed.Client
 
 
@@ -135,26 +139,48 @@ class ThreadRunner(Runner):
         self._threads.shutdown(wait=True)
 
 
-def relay_reports(future: Future[Any], channel: tuple[Any, Any], proxy: Trial, on_report: PruneHook | None,
-                  stopping: Callable[[], bool] | None) -> int:
-    """While a process trial runs, give the study each report as it comes; set the halt event when
-    the study prunes the trial or stops. Returns how many reports were relayed."""
-    reports, halt = channel
+def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Callable[[], None], proxy: Trial,
+                  on_report: PruneHook | None, stopping: Callable[[], bool] | None) -> int:
+    """While a remote trial runs, give the study each report as it comes (``drain`` returns the
+    ones waiting, without blocking) and call ``halt`` once the study prunes the trial or stops.
+    Returns how many reports were relayed; a broken channel just ends the relaying early."""
     relayed, halted = 0, False
+    try:
+        while True:
+            done = future.done()  # read first: every report put before the end is drained below
+            for step, metrics in drain():
+                relayed += 1
+                if on_report is not None and on_report(proxy, step, metrics) and not halted:
+                    halt()
+                    halted = True
+            if done:
+                return relayed
+            if stopping is not None and not halted and stopping():
+                halt()
+                halted = True
+            _wait(future, RELAY_INTERVAL_S)
+    except (OSError, EOFError, RuntimeError) as error:  # the manager or scheduler went away
+        log.warning("live reports of trial %s stopped (%s); the rest arrive when it ends", proxy.number, error)
+        return relayed
+
+
+def _wait(future: Any, timeout: float) -> None:
+    """Until the future is done or ``timeout`` passes (both concurrent and Dask futures), so a
+    short trial is picked up at once rather than at the next poll."""
+    try:
+        future.exception(timeout=timeout)
+    except Exception:  # TimeoutError while it runs; a cancelled one is read by its caller
+        return
+
+
+def drain_queue(reports: Any) -> list[Any]:
+    """Everything waiting in a ``queue.Queue``-like queue (a manager's proxy), without blocking."""
+    items = []
     while True:
         try:
-            step, metrics = reports.get(timeout=0.05)
+            items.append(reports.get_nowait())
         except queue.Empty:
-            if future.done():  # every put happened before the trial returned: the queue is drained
-                return relayed
-        else:
-            relayed += 1
-            if on_report is not None and on_report(proxy, step, metrics) and not halted:
-                halt.set()
-                halted = True
-        if stopping is not None and not halted and stopping():
-            halt.set()
-            halted = True
+            return items
 
 
 def replay_reports(outcome: workers.Outcome, params: Mapping[str, Any], on_report: PruneHook | None,
@@ -235,8 +261,8 @@ class ProcessRunner(ThreadRunner):
                 future: Future[dict[str, Any]] = processes.submit(
                     workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads,
                     (reports, halt))
-                relayed = relay_reports(future, (reports, halt), Trial(number, params, device=device),
-                                        on_report, stopping)
+                relayed = relay_reports(future, functools.partial(drain_queue, reports), halt.set,
+                                        Trial(number, params, device=device), on_report, stopping)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
                 self._renew(generation)

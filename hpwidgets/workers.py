@@ -111,9 +111,10 @@ def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device:
                  measure: bool, threads: int | None, channel: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Entry point in a worker process: unpickle the objective, run the trial, send plain data back.
 
-    ``channel``, when given, is (a queue, an event) shared with the study's process: each report
-    goes out at once (live charts, the algorithm's pruning), and a set event (pruned, or Stop)
-    makes the next report raise TrialPruned, as in a thread.
+    ``channel``, when given, is (a queue, an event) shared with the study's process (a
+    multiprocessing manager's, or Dask's): each report goes out at once (live charts, the
+    algorithm's pruning), and a set event (pruned, or Stop) makes that report raise TrialPruned,
+    as in a thread; ``should_stop()`` answers as of the last report.
     """
     call = loads(payload)
     device = remote_device(device)
@@ -121,12 +122,15 @@ def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device:
     stopping: Callable[[], bool] | None = None
     if channel is not None:
         reports, halt = channel
+        halted = [False]  # read once per report: each read is a round trip to the study's side
 
         def on_report(_trial: Any, step: int, metrics: Mapping[str, float]) -> bool:
             reports.put((step, dict(metrics)))
-            return bool(halt.is_set())
+            halted[0] = bool(halt.is_set())
+            return halted[0]
 
-        stopping = halt.is_set
+        def stopping() -> bool:
+            return halted[0]
     return encode(run_trial(call, number, params, device, target=target, on_report=on_report,
                             stopping=stopping, measure=measure, threads=threads))
 

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import dask
 import distributed
 import pytest
 
@@ -22,8 +23,11 @@ SPACE = {"x": hw.uniform(0, 1)}
 @pytest.fixture(scope="module")
 def client():
     # Every worker declares one "GPU" so resource requests can be checked; CPU tasks ask for none.
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None, resources={"GPU": 1}) as cluster, \
+    # Saturation 1.0: no task waits in a busy worker's queue, so a killed worker takes only the
+    # trial it was running (the default 1.1 lets a 1-thread worker hold a second, queued task).
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+            distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                     dashboard_address=None, resources={"GPU": 1}) as cluster, \
             distributed.Client(cluster, set_as_default=False) as dask_client:
         yield dask_client
 
@@ -111,6 +115,7 @@ def test_a_killed_worker_trial_is_retried_and_counted_once(client, tmp_path):
 
 
 def test_a_killed_worker_trial_is_fail_when_the_scheduler_gives_up(client, tmp_path):
+    client.wait_for_workers(2, timeout=60)  # a worker killed by the test before may still be restarting
     before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
     client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
     try:
@@ -123,4 +128,33 @@ def test_a_killed_worker_trial_is_fail_when_the_scheduler_gives_up(client, tmp_p
         client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", before))
     assert [t.number for t in study.trials] == [0, 1, 2]
     assert study.trials[0].state is TrialState.FAIL and study.trials[0].error.startswith("worker died")
-    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 2
+    assert [t.state for t in study.trials[1:]] == [TrialState.COMPLETE] * 2, [t.error for t in study.trials]
+
+
+def test_dask_trials_report_live_and_stop_prunes_them_mid_way(client, tmp_path):
+    seen = tmp_path / "study-saw-step-0"
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+
+    def on_event(event):
+        if isinstance(event, TrialReported) and event.step == 0:
+            seen.touch()  # the study has step 0 while the trial still runs on its worker
+        if isinstance(event, TrialReported) and event.step == 5:
+            study.stop()
+
+    study.subscribe(on_event)
+
+    def objective(params, trial):
+        trial.report(0, loss=1.0)
+        waited = 0.0
+        while not seen.exists() and waited < 20:  # without live reports this wait would time out
+            time.sleep(0.01)
+            waited += 0.01
+        for step in range(1, 2000):
+            trial.report(step, loss=1.0 / step, saw=float(seen.exists()))
+            time.sleep(0.005)
+        return 0.0
+
+    study.optimize(objective, trials=3, parallel=1, executor=client, progress=False)
+    (only,) = study.trials  # Stop: nothing new started after the first trial
+    assert only.state is TrialState.PRUNED and only.reports[1].metrics["saw"] == 1.0
+    assert 6 <= len(only.reports) < 1999  # pruned at a report soon after Stop, not at the end

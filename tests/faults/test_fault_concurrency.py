@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 import distributed
 import pytest
 from faultkit import assert_saved, child_env, integrity, rows, states, wait_until
@@ -85,8 +86,10 @@ def test_two_processes_on_the_same_study_never_collide_or_lose_a_trial(tmp_path:
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, \
+    # Saturation 1.0: no task waits in a busy worker's queue, so the killed worker takes only its trial.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+            distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                     dashboard_address=None) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
         yield client
 
