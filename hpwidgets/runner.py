@@ -216,6 +216,7 @@ class ProcessRunner(ThreadRunner):
         self._generation = 0
         self._payloads: dict[int, tuple[Any, bytes]] = {}
         self._manager: Any = None  # serves each trial's report queue and halt event
+        self._idle_channels: list[tuple[Any, Any]] = []
 
     def _process_pool(self) -> tuple[Any, int]:
         with self._lock:
@@ -238,12 +239,22 @@ class ProcessRunner(ThreadRunner):
                 self._processes, self._generation = None, generation + 1
 
     def _channel(self) -> tuple[Any, Any]:
-        """A fresh (report queue, halt event) pair that a worker process can reach."""
+        """An idle (report queue, halt event) pair that a worker process can reach: reused, since
+        making one costs a few ms of round trips to the manager, as much as a tiny trial."""
         with self._lock:
+            if self._idle_channels:
+                return self._idle_channels.pop()
             if self._manager is None:
                 import multiprocessing
                 self._manager = multiprocessing.get_context("spawn").Manager()
             return self._manager.Queue(), self._manager.Event()
+
+    def _give_back(self, channel: tuple[Any, Any]) -> None:
+        reports, halt = channel
+        halt.clear()
+        drain_queue(reports)  # empty already unless a dead attempt left reports behind
+        with self._lock:
+            self._idle_channels.append(channel)
 
     def _payload(self, call: Any) -> bytes:
         with self._lock:
@@ -256,17 +267,19 @@ class ProcessRunner(ThreadRunner):
         payload = self._payload(call)
         for _attempt in range(2):
             processes, generation = self._process_pool()
-            reports, halt = self._channel()
+            reports, halt = channel = self._channel()
             try:
                 future: Future[dict[str, Any]] = processes.submit(
                     workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads,
-                    (reports, halt))
+                    channel)
                 relayed = relay_reports(future, functools.partial(drain_queue, reports), halt.set,
                                         Trial(number, params, device=device), on_report, stopping)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
                 self._renew(generation)
                 continue
+            finally:
+                self._give_back(channel)
             replay_reports(outcome, params, on_report, skip=relayed)
             return outcome
         return lost_trial(number, params, device, "worker died: the worker process running this trial ended "
@@ -279,6 +292,7 @@ class ProcessRunner(ThreadRunner):
                 self._processes.shutdown(wait=True)
                 self._processes = None
             if self._manager is not None:
+                self._idle_channels.clear()
                 self._manager.shutdown()
                 self._manager = None
 

@@ -154,7 +154,9 @@ def test_dask_trials_report_live_and_stop_prunes_them_mid_way(client, tmp_path):
             time.sleep(0.005)
         return 0.0
 
-    study.optimize(objective, trials=3, parallel=1, executor=client, progress=False)
-    (only,) = study.trials  # Stop: nothing new started after the first trial
-    assert only.state is TrialState.PRUNED and only.reports[1].metrics["saw"] == 1.0
-    assert 6 <= len(only.reports) < 1999  # pruned at a report soon after Stop, not at the end
+    study.optimize(objective, trials=3, executor=client, progress=False)  # one trial per worker thread
+    first, *others = study.trials
+    assert len(others) <= 1  # the two that ran at once; none started after Stop
+    assert first.reports[1].metrics["saw"] == 1.0 and len(first.reports) >= 6
+    for trial in study.trials:  # pruned at a report soon after Stop, not at the end
+        assert trial.state is TrialState.PRUNED and len(trial.reports) < 1999
