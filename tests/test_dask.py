@@ -12,6 +12,7 @@ from pathlib import Path
 import dask
 import distributed
 import pytest
+from live_reports import STEPS, reports_until_stopped, stop_at_step_5
 
 import hpwidgets as hw
 from hpwidgets.events import TrialReported
@@ -134,29 +135,10 @@ def test_a_killed_worker_trial_is_fail_when_the_scheduler_gives_up(client, tmp_p
 def test_dask_trials_report_live_and_stop_prunes_them_mid_way(client, tmp_path):
     seen = tmp_path / "study-saw-step-0"
     study = hw.Study(space=SPACE, algo="random", seed=0)
-
-    def on_event(event):
-        if isinstance(event, TrialReported) and event.step == 0:
-            seen.touch()  # the study has step 0 while the trial still runs on its worker
-        if isinstance(event, TrialReported) and event.step == 5:
-            study.stop()
-
-    study.subscribe(on_event)
-
-    def objective(params, trial):
-        trial.report(0, loss=1.0)
-        waited = 0.0
-        while not seen.exists() and waited < 20:  # without live reports this wait would time out
-            time.sleep(0.01)
-            waited += 0.01
-        for step in range(1, 2000):
-            trial.report(step, loss=1.0 / step, saw=float(seen.exists()))
-            time.sleep(0.005)
-        return 0.0
-
-    study.optimize(objective, trials=3, executor=client, progress=False)  # one trial per worker thread
+    stop_at_step_5(study, seen)
+    study.optimize(reports_until_stopped(seen), trials=3, executor=client, progress=False)  # a trial per thread
     first, *others = study.trials
     assert len(others) <= 1  # the two that ran at once; none started after Stop
     assert first.reports[1].metrics["saw"] == 1.0 and len(first.reports) >= 6
     for trial in study.trials:  # pruned at a report soon after Stop, not at the end
-        assert trial.state is TrialState.PRUNED and len(trial.reports) < 1999
+        assert trial.state is TrialState.PRUNED and len(trial.reports) < STEPS

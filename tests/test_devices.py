@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 import pytest
+from live_reports import STEPS, reports_until_stopped, stop_at_step_5
 
 import hpwidgets as hw
 from hpwidgets import devices, runner, workers
@@ -218,30 +219,11 @@ def test_a_killed_worker_process_is_retried_once_then_its_trial_fails(tmp_path):
 def test_process_trials_report_live_and_stop_prunes_them_mid_way(tmp_path):
     seen = tmp_path / "study-saw-step-0"
     study = hw.Study(space=SPACE, algo="random", seed=0)
-
-    def on_event(event):
-        if isinstance(event, TrialReported) and event.step == 0:
-            seen.touch()  # the study has step 0 while the trial still runs
-        if isinstance(event, TrialReported) and event.step == 5:
-            study.stop()
-
-    study.subscribe(on_event)
-
-    def objective(params, trial):
-        trial.report(0, loss=1.0)
-        waited = 0.0
-        while not seen.exists() and waited < 20:  # without live reports this wait would time out
-            time.sleep(0.01)
-            waited += 0.01
-        for step in range(1, 2000):
-            trial.report(step, loss=1.0 / step, saw=float(seen.exists()))
-            time.sleep(0.005)
-        return 0.0
-
-    study.optimize(objective, trials=3, executor="processes", progress=False)
+    stop_at_step_5(study, seen)
+    study.optimize(reports_until_stopped(seen), trials=3, executor="processes", progress=False)
     (only,) = study.trials  # Stop: nothing new started after the first trial
     assert only.state is TrialState.PRUNED and only.reports[1].metrics["saw"] == 1.0
-    assert 6 <= len(only.reports) < 1999  # pruned at a report soon after Stop, not at the end
+    assert 6 <= len(only.reports) < STEPS  # pruned at a report soon after Stop, not at the end
 
 
 class PruneAtStep2(hw.algorithms.RandomSearch):
