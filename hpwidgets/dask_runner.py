@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from . import workers
 from .devices import GpuSpec, PerGpu, check_per_gpu
-from .runner import ThreadRunner, lost_trial, relay_reports, replay_reports
+from .runner import Shown, ThreadRunner, lost_trial, relay_reports, replay_reports
 from .trial import PruneHook, Trial
 
 GPU = "GPU"  # the Dask worker resource name GPU workers declare
@@ -102,13 +102,14 @@ class DaskRunner(ThreadRunner):
         from distributed import Event, KilledWorker, Queue
         key = f"hpwidgets-trial-{number}-{uuid.uuid4().hex[:8]}"
         reports, halt = Queue(key, client=self.client), Event(key, client=self.client)
+        shown = Shown()
         future = self.client.submit(dask_trial, self._payload(call), number, dict(params), device, target,
                                     self._hosts, key, key=key, pure=False, resources=self._resources())
         try:
-            # A retried task (its worker died) reports again into the same queue: every report of
-            # the attempt that finishes is relayed live, so the replay below skips them all.
-            relayed = relay_reports(future, lambda: reports.get(batch=True), halt.set,
-                                    Trial(number, params, device=device), on_report, stopping)
+            # A retried task (its worker died) reports again into the same queue; ``shown`` lets
+            # through only what goes past the dead attempt's reports.
+            relay_reports(future, lambda: reports.get(batch=True), halt.set,
+                          Trial(number, params, device=device), on_report, stopping, shown)
             outcome = workers.decode(future.result())
         except KilledWorker as error:
             return lost_trial(number, params, device, f"worker died: {error}")
@@ -116,7 +117,7 @@ class DaskRunner(ThreadRunner):
             return lost_trial(number, params, device, f"dask: {type(error).__name__}: {error}")
         finally:
             _release(reports, halt)
-        replay_reports(outcome, params, on_report, skip=relayed)
+        replay_reports(outcome, params, on_report, skip=shown.count)
         return outcome
 
     def _learn(self, device: str, outcome: workers.Outcome) -> None:

@@ -139,29 +139,50 @@ class ThreadRunner(Runner):
         self._threads.shutdown(wait=True)
 
 
+class Shown:
+    """How many of one trial's reports the study has been given, across its attempts.
+
+    A retried attempt (its worker died) runs the objective again and repeats the reports the
+    dead one already sent; only the reports past those go out, so the study (charts, pruning)
+    sees each position once, not twice.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._sent: dict[str, int] = {}  # attempt -> reports it has sent so far
+
+    def is_new(self, attempt: str) -> bool:
+        index = self._sent.get(attempt, 0)
+        self._sent[attempt] = index + 1
+        if index < self.count:
+            return False
+        self.count = index + 1
+        return True
+
+
 def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Callable[[], None], proxy: Trial,
-                  on_report: PruneHook | None, stopping: Callable[[], bool] | None) -> int:
-    """While a remote trial runs, give the study each report as it comes (``drain`` returns the
-    ones waiting, without blocking) and call ``halt`` once the study prunes the trial or stops.
-    Returns how many reports were relayed; a broken channel just ends the relaying early."""
-    relayed, halted = 0, False
+                  on_report: PruneHook | None, stopping: Callable[[], bool] | None, shown: Shown) -> None:
+    """While a remote trial runs, give the study each new report as it comes (``drain`` returns
+    the (attempt, step, metrics) waiting, without blocking) and call ``halt`` once the study
+    prunes the trial or stops. A broken channel just ends the relaying early."""
+    halted = False
     try:
         while True:
             done = future.done()  # read first: every report put before the end is drained below
-            for step, metrics in drain():
-                relayed += 1
+            for attempt, step, metrics in drain():
+                if not shown.is_new(attempt):
+                    continue
                 if on_report is not None and on_report(proxy, step, metrics) and not halted:
                     halt()
                     halted = True
             if done:
-                return relayed
+                return
             if stopping is not None and not halted and stopping():
                 halt()
                 halted = True
             _wait(future, RELAY_INTERVAL_S)
     except (OSError, EOFError, RuntimeError) as error:  # the manager or scheduler went away
         log.warning("live reports of trial %s stopped (%s); the rest arrive when it ends", proxy.number, error)
-        return relayed
 
 
 def _wait(future: Any, timeout: float) -> None:
@@ -185,8 +206,8 @@ def drain_queue(reports: Any) -> list[Any]:
 
 def replay_reports(outcome: workers.Outcome, params: Mapping[str, Any], on_report: PruneHook | None,
                    skip: int = 0) -> None:
-    """Give a remote trial's reports (past the first ``skip``, already relayed) to the study
-    (events, Hyperband's rungs) once it is back."""
+    """Give a remote trial's reports (past the first ``skip``, already relayed live) to the
+    study (events, Hyperband's rungs) once it is back."""
     if on_report is None:
         return
     proxy = Trial(outcome.trial.number, params, device=outcome.trial.device)
@@ -265,6 +286,7 @@ class ProcessRunner(ThreadRunner):
     def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
              on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
         payload = self._payload(call)
+        shown = Shown()
         for _attempt in range(2):
             processes, generation = self._process_pool()
             reports, halt = channel = self._channel()
@@ -272,15 +294,15 @@ class ProcessRunner(ThreadRunner):
                 future: Future[dict[str, Any]] = processes.submit(
                     workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads,
                     channel)
-                relayed = relay_reports(future, functools.partial(drain_queue, reports), halt.set,
-                                        Trial(number, params, device=device), on_report, stopping)
+                relay_reports(future, functools.partial(drain_queue, reports), halt.set,
+                              Trial(number, params, device=device), on_report, stopping, shown)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
                 self._renew(generation)
                 continue
             finally:
                 self._give_back(channel)
-            replay_reports(outcome, params, on_report, skip=relayed)
+            replay_reports(outcome, params, on_report, skip=shown.count)
             return outcome
         return lost_trial(number, params, device, "worker died: the worker process running this trial ended "
                                                   "twice (killed, or crashed in native code)")

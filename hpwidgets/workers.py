@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,8 +114,9 @@ def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device:
 
     ``channel``, when given, is (a queue, an event) shared with the study's process (a
     multiprocessing manager's, or Dask's): each report goes out at once (live charts, the
-    algorithm's pruning), and a set event (pruned, or Stop) makes that report raise TrialPruned,
-    as in a thread; ``should_stop()`` answers as of the last report.
+    algorithm's pruning), tagged with this attempt so a retry's repeats can be told apart, and
+    a set event (pruned, or Stop) makes that report raise TrialPruned, as in a thread;
+    ``should_stop()`` answers as of the last report.
     """
     call = loads(payload)
     device = remote_device(device)
@@ -122,10 +124,11 @@ def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device:
     stopping: Callable[[], bool] | None = None
     if channel is not None:
         reports, halt = channel
+        attempt = uuid.uuid4().hex
         halted = [False]  # read once per report: each read is a round trip to the study's side
 
         def on_report(_trial: Any, step: int, metrics: Mapping[str, float]) -> bool:
-            reports.put((step, dict(metrics)))
+            reports.put((attempt, step, dict(metrics)))
             halted[0] = bool(halt.is_set())
             return halted[0]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -36,3 +38,28 @@ def reports_until_stopped(seen: Path) -> Any:
             time.sleep(0.005)
         return 0.0
     return objective
+
+
+def dies_once_after_3_reports(marker: Path) -> Any:
+    """First attempt: reports steps 0-2 (loss 10 + step), then its worker process dies. A retry
+    reports steps 0-4 (loss = step) and returns."""
+    def objective(params: dict, trial: hw.Trial) -> float:
+        first = not marker.exists()
+        marker.touch()
+        for step in range(3 if first else 5):
+            trial.report(step, loss=(10.0 if first else 0.0) + step)
+        if first:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 0.0
+    return objective
+
+
+def reported(study: hw.Study) -> list[tuple[int, float]]:
+    """Every (step, loss) the study is given live, in order; filled while it runs."""
+    seen: list[tuple[int, float]] = []
+    study.subscribe(lambda e: seen.append((e.step, e.metrics["loss"])) if isinstance(e, TrialReported) else None)
+    return seen
+
+
+# The dead attempt's reports, then the retry's past them: each step reaches the study once.
+RETRIED = [(0, 10.0), (1, 11.0), (2, 12.0), (3, 3.0), (4, 4.0)]

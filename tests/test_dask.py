@@ -12,7 +12,7 @@ from pathlib import Path
 import dask
 import distributed
 import pytest
-from live_reports import STEPS, reports_until_stopped, stop_at_step_5
+from live_reports import RETRIED, STEPS, dies_once_after_3_reports, reported, reports_until_stopped, stop_at_step_5
 
 import hpwidgets as hw
 from hpwidgets.events import TrialReported
@@ -113,6 +113,16 @@ def test_a_killed_worker_trial_is_retried_and_counted_once(client, tmp_path):
     assert [t.number for t in study.trials] == list(range(5))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5  # trial 0 ran again elsewhere
     assert [row[:2] for row in stored(tmp_path / "s.db")] == [(n, "COMPLETE") for n in range(5)]
+
+
+def test_a_retried_task_does_not_repeat_the_reports_already_shown(client, tmp_path):
+    client.wait_for_workers(2, timeout=60)
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    seen = reported(study)
+    study.optimize(dies_once_after_3_reports(tmp_path / "died"), trials=1, executor=client, progress=False)
+    (only,) = study.trials
+    assert only.state is TrialState.COMPLETE and [r.step for r in only.reports] == [0, 1, 2, 3, 4]
+    assert seen == RETRIED
 
 
 def test_a_killed_worker_trial_is_fail_when_the_scheduler_gives_up(client, tmp_path):

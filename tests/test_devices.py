@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from live_reports import STEPS, reports_until_stopped, stop_at_step_5
+from live_reports import RETRIED, STEPS, dies_once_after_3_reports, reported, reports_until_stopped, stop_at_step_5
 
 import hpwidgets as hw
 from hpwidgets import devices, runner, workers
@@ -214,6 +214,15 @@ def test_a_killed_worker_process_is_retried_once_then_its_trial_fails(tmp_path):
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
     assert study.trials[1].error.startswith("worker died")
+
+
+def test_a_retried_process_trial_does_not_repeat_the_reports_already_shown(tmp_path):
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    seen = reported(study)
+    study.optimize(dies_once_after_3_reports(tmp_path / "died"), trials=1, executor="processes", progress=False)
+    (only,) = study.trials
+    assert only.state is TrialState.COMPLETE and [r.step for r in only.reports] == [0, 1, 2, 3, 4]
+    assert seen == RETRIED
 
 
 def test_process_trials_report_live_and_stop_prunes_them_mid_way(tmp_path):
