@@ -319,6 +319,24 @@ class ProcessRunner(ThreadRunner):
                 self._manager = None
 
 
+def check_main_reimportable() -> None:
+    """Spawned worker processes first run the main script again (CPython's spawn start method);
+    a script read from stdin has no file to run, and every trial would fail in its worker."""
+    import os
+    import sys
+    from multiprocessing import process
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if getattr(main, "__spec__", None) is not None or path is None:
+        return  # run as a module (-m), or no main file at all (Jupyter, -c): nothing to re-run
+    full = path if os.path.isabs(path) or process.ORIGINAL_DIR is None else os.path.join(process.ORIGINAL_DIR, path)
+    if not os.path.isfile(full):
+        raise ValueError(f"executor='processes' starts worker processes that run the main script again, but it "
+                         f"was not read from a file (__main__.__file__={path!r}); save it to a .py file and run "
+                         f"that, or use executor='threads'")
+
+
 def _is_dask(executor: Executor) -> bool:
     if isinstance(executor, str):
         return executor.startswith(("dask://", "tcp://", "tls://", "inproc://"))
@@ -352,6 +370,7 @@ def make_runner(parallel: int = 1, devices: Sequence[str] | None = None, *, gpus
         capacity, autosize = plan_slots(parallel, gpus, per_gpu, available)
     threads = cpu_threads_per_trial(capacity["cpu"]) if capacity.get("cpu", 1) > 1 else None
     if executor == "processes":
+        check_main_reimportable()
         return ProcessRunner(capacity, autosize=autosize, threads=threads)
     if sum(capacity.values()) == 1 and not autosize:
         return InlineRunner(next(iter(capacity)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -198,6 +200,30 @@ def test_process_workers_run_a_picklable_objective_and_send_reports_back():
     pids = {t.value for t in study.trials}
     assert len(study.trials) == 4 and os.getpid() not in pids and len(pids) <= 2
     assert sorted(reports) == [0, 1, 2, 3]
+
+
+STDIN_SCRIPT = """
+import hpwidgets as hw
+if __name__ == "__main__":
+    hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, trials=2, executor="processes", storage=None, progress=False)
+    print("ok")
+"""
+
+
+def test_processes_from_a_script_read_on_stdin_is_refused_with_a_clear_message(tmp_path):
+    # Spawned workers would run the main script again: from stdin there is none, so every trial failed.
+    child = subprocess.run([sys.executable, "-"], input=STDIN_SCRIPT, capture_output=True, text=True, cwd=tmp_path,
+                           timeout=120)
+    assert child.returncode == 1
+    assert "ValueError: executor='processes'" in child.stderr and "'<stdin>'" in child.stderr
+    assert "FileNotFoundError" not in child.stderr
+
+
+def test_processes_from_a_script_file_run(tmp_path):
+    script = tmp_path / "tune.py"
+    script.write_text(STDIN_SCRIPT)
+    child = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert child.returncode == 0 and child.stdout == "ok\n", child.stderr
 
 
 def test_a_killed_worker_process_is_retried_once_then_its_trial_fails(tmp_path):
