@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -79,3 +80,30 @@ def distance_after_direction_run(algo: Algorithm, maximize: bool, n: int, last: 
     asked = run(algo, lambda p: sign * (p["x"] - optimum) ** 2, n)
     return mean_distance(asked[-last:], optimum), expected_random
 
+
+
+# --- Hyperband: a budgeted space, a fake training curve, finished trials, a one-at-a-time loop
+def budgeted_space(high: int = 27) -> hs.SearchSpace:
+    return hs.SearchSpace({"x": hs.uniform(0, 1), "act": hs.choice("relu", "tanh"), "epochs": hs.budget(1, high)})
+
+
+def curve_loss(p: Mapping[str, Any]) -> float:
+    """A fake training curve: cheap budgets rank configs noisily, full budget by (x - 0.3)^2."""
+    bias = 0.05 if p["act"] == "tanh" else 0.0
+    return (p["x"] - 0.3) ** 2 + bias + 0.3 * math.sin(17 * p["x"]) ** 2 / p["epochs"]
+
+
+def finished(number: int, p: dict[str, Any], value: float | None = None,
+             state: TrialState = TrialState.COMPLETE, **kwargs: Any) -> FrozenTrial:
+    if value is None and state is TrialState.COMPLETE:
+        value = curve_loss(p)
+    return FrozenTrial(number, state, p, value, **kwargs)
+
+
+def run_one_at_a_time(algorithm: Algorithm, n: int, start: int = 0) -> list[dict[str, Any]]:
+    asked = []
+    for number in range(start, start + n):
+        p = algorithm.ask()
+        asked.append(p)
+        algorithm.tell(finished(number, p))
+    return asked

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from helpers import budgeted_space, finished, run_one_at_a_time
 
 from hpwidgets.algorithms.config_sampler import ConfigSampler
 from hpwidgets.algorithms.hyperband import Hyperband
+from hpwidgets.algorithms.random import RandomSearch
 from hpwidgets.space import SearchSpace, budget, choice, uniform
 from hpwidgets.trial import FrozenTrial, TrialState
 
@@ -65,3 +68,49 @@ def test_asha_with_the_tpe_sampler_hands_pending_draws_to_its_models():
         assert len(hb._sampler.drawn) <= 4
     new = [{k: v for k, v in p.items() if k != "epochs"} for p in running if p["epochs"] == 1]
     assert all(p in hb._sampler.drawn for p in new)  # configs on workers for their first rung
+
+
+# --- inside Hyperband ---------------------------------------------------------------------------
+class Spy(RandomSearch):
+    """A real random sampler that records, at each ask, the trials its copy was told."""
+
+    seen: ClassVar[list[list[int]]] = []
+
+    def ask(self) -> dict[str, Any]:
+        assert self.space is not None and "epochs" not in self.space
+        Spy.seen.append([t.number for t in self.history])
+        return super().ask()
+
+
+def test_model_draws_fit_the_largest_budget_with_enough_results():
+    Spy.seen = []
+    hb = Hyperband(sampler=Spy())
+    hb.setup(budgeted_space(), seed=0)
+    numbers_by_budget: dict[int, list[int]] = {}
+    for number in range(69 + 27):  # one full iteration, then the next bracket s=3's first rung
+        p = hb.ask()
+        numbers_by_budget.setdefault(p["epochs"], []).append(number)
+        hb.tell(finished(number, p, state=TrialState.FAIL if number % 10 == 0 else TrialState.COMPLETE))
+    assert 0 < len(Spy.seen) < 27 + 12 + 6 + 4 + 27  # of 76 new configs, some stay random draws
+    for told in Spy.seen:  # each fresh model saw exactly one budget's results, FAILs included
+        budgets = {b for b, numbers in numbers_by_budget.items() if set(told) <= set(numbers)}
+        assert len(told) >= 4 and len(budgets) >= 1  # 2 searched dimensions + 2
+    assert any(set(told) <= set(numbers_by_budget[27]) and len(told) >= 8 for told in Spy.seen)
+
+
+def test_sampler_draws_are_random_until_a_budget_has_enough_results():
+    Spy.seen = []
+    hb = Hyperband(sampler=Spy())
+    hb.setup(budgeted_space(), seed=0)
+    firsts = [hb.ask() for _ in range(27)]  # bracket s=3's first rung: nothing told yet
+    assert Spy.seen == [] and len({(p["x"], p["act"]) for p in firsts}) == 27
+
+
+def test_tpe_sampler_bohb_style():
+    hb = Hyperband(sampler="tpe")
+    sp = budgeted_space()
+    hb.setup(sp, seed=0)
+    for p in run_one_at_a_time(hb, 140):
+        assert sp.contains(p)
+    assert hb._sampler.model_based and hb._sampler.model_budget() is not None
+    assert type(hb._sampler._fresh_model([])).__name__ == "NativeTPE"  # "tpe" is our own TPE

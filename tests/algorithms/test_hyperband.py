@@ -5,45 +5,22 @@ from __future__ import annotations
 import json
 import math
 import random
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from helpers import budgeted_space as space
+from helpers import curve_loss as loss_of
+from helpers import finished as done
+from helpers import run_one_at_a_time as run_sync
 
 from hpwidgets.algorithms import make_algorithm
 from hpwidgets.algorithms.hyperband import Hyperband, bracket_table
-from hpwidgets.algorithms.random import RandomSearch
 from hpwidgets.space import SearchSpace, budget, choice, uniform
-from hpwidgets.trial import FrozenTrial, Report, TrialState
-
-
-def space(high: int = 27) -> SearchSpace:
-    return SearchSpace({"x": uniform(0, 1), "act": choice("relu", "tanh"), "epochs": budget(1, high)})
-
-
-def loss_of(p: dict[str, Any]) -> float:
-    """A fake training curve: cheap budgets rank configs noisily, full budget by (x - 0.3)^2."""
-    bias = 0.05 if p["act"] == "tanh" else 0.0
-    return (p["x"] - 0.3) ** 2 + bias + 0.3 * math.sin(17 * p["x"]) ** 2 / p["epochs"]
+from hpwidgets.trial import Report, TrialState
 
 
 def cfg(p: Any) -> tuple:
     return (p["x"], p["act"])
-
-
-def done(number: int, p: dict[str, Any], value: float | None = None,
-         state: TrialState = TrialState.COMPLETE, **kwargs: Any) -> FrozenTrial:
-    if value is None and state is TrialState.COMPLETE:
-        value = loss_of(p)
-    return FrozenTrial(number, state, p, value, **kwargs)
-
-
-def run_sync(hb: Hyperband, n: int, start: int = 0) -> list[dict[str, Any]]:
-    asked = []
-    for number in range(start, start + n):
-        p = hb.ask()
-        asked.append(p)
-        hb.tell(done(number, p))
-    return asked
 
 
 # --- the bracket table ------------------------------------------------------------------------
@@ -305,52 +282,7 @@ def test_async_resume_ranks_stored_results_and_does_not_repeat_promotions():
     assert [e["promoted"] for e in entries[:9]] == [False, True, False, True, False, True, False, False, False]
 
 
-# --- the sampler, the space and the view ------------------------------------------------------
-class Spy(RandomSearch):
-    """A real random sampler that records, at each ask, the trials its copy was told."""
-
-    seen: ClassVar[list[list[int]]] = []
-
-    def ask(self) -> dict[str, Any]:
-        assert self.space is not None and "epochs" not in self.space
-        Spy.seen.append([t.number for t in self.history])
-        return super().ask()
-
-
-def test_model_draws_fit_the_largest_budget_with_enough_results():
-    Spy.seen = []
-    hb = Hyperband(sampler=Spy())
-    hb.setup(space(), seed=0)
-    numbers_by_budget: dict[int, list[int]] = {}
-    for number in range(69 + 27):  # one full iteration, then the next bracket s=3's first rung
-        p = hb.ask()
-        numbers_by_budget.setdefault(p["epochs"], []).append(number)
-        hb.tell(done(number, p, state=TrialState.FAIL if number % 10 == 0 else TrialState.COMPLETE))
-    assert 0 < len(Spy.seen) < 27 + 12 + 6 + 4 + 27  # of 76 new configs, some stay random draws
-    for told in Spy.seen:  # each fresh model saw exactly one budget's results, FAILs included
-        budgets = {b for b, numbers in numbers_by_budget.items() if set(told) <= set(numbers)}
-        assert len(told) >= 4 and len(budgets) >= 1  # 2 searched dimensions + 2
-    assert any(set(told) <= set(numbers_by_budget[27]) and len(told) >= 8 for told in Spy.seen)
-
-
-def test_sampler_draws_are_random_until_a_budget_has_enough_results():
-    Spy.seen = []
-    hb = Hyperband(sampler=Spy())
-    hb.setup(space(), seed=0)
-    firsts = [hb.ask() for _ in range(27)]  # bracket s=3's first rung: nothing told yet
-    assert Spy.seen == [] and len({cfg(p) for p in firsts}) == 27
-
-
-def test_tpe_sampler_bohb_style():
-    hb = Hyperband(sampler="tpe")
-    sp = space()
-    hb.setup(sp, seed=0)
-    for p in run_sync(hb, 140):
-        assert sp.contains(p)
-    assert hb._sampler.model_based and hb._sampler.model_budget() is not None
-    assert type(hb._sampler._fresh_model([])).__name__ == "NativeTPE"  # "tpe" is our own TPE
-
-
+# --- the space and the view ------------------------------------------------------------------
 def test_narrowed_space_skips_promotions_outside_it_and_new_budget_rebuilds():
     hb = Hyperband()
     hb.setup(space(9), seed=0)
