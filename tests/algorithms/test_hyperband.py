@@ -77,9 +77,9 @@ def test_bad_options_are_refused_and_the_registry_builds_it():
     assert isinstance(make_algorithm("hyperband"), Hyperband)
 
 
-def test_mode_auto_follows_parallel():
-    for parallel, mode, expected in [(1, "auto", "sync"), (4, "auto", "async"), (4, "sync", "sync"),
-                                     (1, "async", "async")]:
+def test_mode_auto_is_sync_also_for_parallel_trials_and_async_is_asha():
+    for parallel, mode, expected in [(1, "auto", "sync"), (4, "auto", "sync"), (4, "sync", "sync"),
+                                     (1, "async", "async"), (4, "async", "async")]:
         hb = Hyperband(mode=mode)
         hb.setup(space(), seed=0, parallel=parallel)
         assert hb.resolved_mode == expected
@@ -167,11 +167,11 @@ def test_pruned_ranks_by_its_last_report_and_maximize_flips_the_order():
 
 
 # --- asynchronous (ASHA) ----------------------------------------------------------------------
-def test_auto_switches_to_asha_when_the_study_sets_parallel_after_setup():
+def test_a_switch_to_asha_after_setup_replays_the_history_into_its_rungs():
     hb = Hyperband()
-    hb.setup(space(), seed=0)  # the study sets up first and assigns `parallel` when optimize starts
+    hb.setup(space(), seed=0)
     stored = run_sync(hb, 9)
-    hb.parallel = 4
+    hb.mode = "async"
     assert hb.resolved_mode == "async"
     p = hb.ask()  # the told history was replayed into ASHA's rungs: 9 results allow 3 promotions
     assert cfg(p) == cfg(min(stored, key=loss_of)) and p["epochs"] == 3
@@ -217,7 +217,7 @@ class AshaDriver:
 
 
 def test_asha_promotes_only_the_top_third_once_each_with_trials_outstanding():
-    hb = Hyperband(eta=3)
+    hb = Hyperband(eta=3, mode="async")
     hb.setup(space(), seed=3, parallel=4)
     driver = AshaDriver(hb, seed=1)
     while driver.number < 400:
