@@ -13,6 +13,7 @@ from helpers import curve_loss as loss_of
 from helpers import finished as done
 from helpers import run_one_at_a_time as run_sync
 
+import hpwidgets as hw
 from hpwidgets.algorithms import make_algorithm
 from hpwidgets.algorithms.hyperband import Hyperband, bracket_table
 from hpwidgets.space import SearchSpace, budget, choice, uniform
@@ -134,6 +135,18 @@ def test_sync_parallel_asks_start_the_next_bracket_instead_of_blocking():
         hb.tell(done(number, p))
     promoted = hb.ask()  # the oldest bracket goes first again
     assert promoted["epochs"] == 3 and cfg(promoted) == cfg(min(bottom, key=loss_of))
+
+
+def test_a_parallel_study_runs_sync_brackets_to_its_exact_trial_count():
+    study = hw.tune(lambda p: loss_of(p), space(9), algo="hyperband", trials=30, parallel=4, seed=0,
+                    storage=None, progress=False)
+    assert study.algorithm.resolved_mode == "sync" and len(study.trials) == 30
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    by_config: dict[tuple, list[int]] = {}
+    for t in study.trials:
+        by_config.setdefault(cfg(t.params), []).append(t.params["epochs"])
+    assert any(budgets[:2] == [1, 3] for budgets in by_config.values())  # promotions happened
+    assert max(len(b) for b in by_config.values()) <= 3  # at most once per rung: 1, 3, 9
 
 
 def test_fail_is_never_promoted_and_shrinks_the_next_rung():
