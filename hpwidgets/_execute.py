@@ -30,11 +30,26 @@ def _wants_trial(objective: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or has_varargs
 
 
+class ParamsOnly:
+    """``objective(params)`` called as ``objective(params, trial)``: it never sees the trial, so
+    it never reports (remote runners then need no report channel)."""
+
+    def __init__(self, objective: Callable[[Mapping[str, Any]], Any]) -> None:
+        self.objective = objective
+
+    def __call__(self, params: Mapping[str, Any], trial: Trial) -> Any:
+        return self.objective(params)
+
+
 def bind(objective: Callable[..., Any]) -> BoundObjective:
     """Inspect the signature once per study run, not once per trial."""
     if _wants_trial(objective):
         return objective
-    return lambda params, trial: objective(params)
+    return ParamsOnly(objective)
+
+
+def may_report(call: BoundObjective) -> bool:
+    return not isinstance(call, ParamsOnly)
 
 
 def outcome(result: Any, target: str | None) -> tuple[float, dict[str, float]]:

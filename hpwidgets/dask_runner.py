@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import workers
+from ._execute import may_report
 from .devices import GpuSpec, PerGpu, check_per_gpu
 from .runner import Shown, ThreadRunner, lost_trial, relay_reports, replay_reports
 from .trial import PruneHook, Trial
@@ -101,22 +102,26 @@ class DaskRunner(ThreadRunner):
              on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
         from distributed import Event, KilledWorker, Queue
         key = f"hpwidgets-trial-{number}-{uuid.uuid4().hex[:8]}"
-        reports, halt = Queue(key, client=self.client), Event(key, client=self.client)
+        live = may_report(call)  # an objective(params) never reports: no queue or event on the scheduler
+        reports, halt = (Queue(key, client=self.client), Event(key, client=self.client)) if live else (None, None)
         shown = Shown()
         future = self.client.submit(dask_trial, self._payload(call), number, dict(params), device, target,
-                                    self._hosts, key, key=key, pure=False, resources=self._resources())
+                                    self._hosts, key if live else None, key=key, pure=False,
+                                    resources=self._resources())
         try:
             # A retried task (its worker died) reports again into the same queue; ``shown`` lets
             # through only what goes past the dead attempt's reports.
-            relay_reports(future, lambda: reports.get(batch=True), halt.set,
-                          Trial(number, params, device=device), on_report, stopping, shown)
+            if live:
+                relay_reports(future, lambda: reports.get(batch=True), halt.set,
+                              Trial(number, params, device=device), on_report, stopping, shown)
             outcome = workers.decode(future.result())
         except KilledWorker as error:
             return lost_trial(number, params, device, f"worker died: {error}")
         except Exception as error:  # a lost connection must not end the search
             return lost_trial(number, params, device, f"dask: {type(error).__name__}: {error}")
         finally:
-            _release(reports, halt)
+            if live:
+                _release(reports, halt)
         replay_reports(outcome, params, on_report, skip=shown.count)
         return outcome
 

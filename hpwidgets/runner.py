@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from . import workers
+from ._execute import may_report
 from .devices import (
     AUTO_MAX_PER_GPU,
     GpuInfo,
@@ -286,22 +287,25 @@ class ProcessRunner(ThreadRunner):
     def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
              on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
         payload = self._payload(call)
+        live = may_report(call)  # an objective(params) never reports: no channel to set up
         shown = Shown()
         for _attempt in range(2):
             processes, generation = self._process_pool()
-            reports, halt = channel = self._channel()
+            channel = self._channel() if live else None
             try:
                 future: Future[dict[str, Any]] = processes.submit(
                     workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads,
                     channel)
-                relay_reports(future, functools.partial(drain_queue, reports), halt.set,
-                              Trial(number, params, device=device), on_report, stopping, shown)
+                if channel is not None:
+                    relay_reports(future, functools.partial(drain_queue, channel[0]), channel[1].set,
+                                  Trial(number, params, device=device), on_report, stopping, shown)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
                 self._renew(generation)
                 continue
             finally:
-                self._give_back(channel)
+                if channel is not None:
+                    self._give_back(channel)
             replay_reports(outcome, params, on_report, skip=shown.count)
             return outcome
         return lost_trial(number, params, device, "worker died: the worker process running this trial ended "

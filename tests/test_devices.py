@@ -15,7 +15,7 @@ from live_reports import RETRIED, STEPS, dies_once_after_3_reports, reported, re
 import hpwidgets as hw
 from hpwidgets import devices, runner, workers
 from hpwidgets.devices import GpuInfo, Slot, SlotPool, auto_per_gpu, plan_slots, select_gpus
-from hpwidgets.events import TrialReported
+from hpwidgets.events import TrialFinished, TrialReported
 from hpwidgets.trial import TrialState
 
 SPACE = {"x": hw.uniform(0, 1)}
@@ -224,6 +224,20 @@ def test_processes_from_a_script_file_run(tmp_path):
     script.write_text(STDIN_SCRIPT)
     child = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert child.returncode == 0 and child.stdout == "ok\n", child.stderr
+
+
+@pytest.mark.parametrize("takes_trial", [False, True])
+def test_only_an_objective_that_can_report_gets_a_report_channel(takes_trial):
+    # objective(params) cannot report: no manager process, whose round trips cost ~3 ms a trial.
+    processes = runner.make_runner(2, executor="processes")
+    manager_running = []
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.subscribe(lambda e: manager_running.append(processes._manager is not None)
+                    if isinstance(e, TrialFinished) else None)
+    objective = (lambda p, trial: p["x"]) if takes_trial else (lambda p: p["x"])
+    study.optimize(objective, trials=4, runner=processes, progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert manager_running == [takes_trial] * 4
 
 
 def test_a_killed_worker_process_is_retried_once_then_its_trial_fails(tmp_path):
