@@ -3,12 +3,15 @@
 The resource is the space's Budget dimension (e.g. epochs). Each rung evaluation is a trial of
 its own: a promoted config is asked again with the same searched params and a larger budget.
 ``brackets.bracket_table`` is the pure arithmetic; ``Hyperband`` runs it through ask/tell, as classic
-brackets (sync, the default, also with parallel trials) or as ASHA promotions (async).
+brackets (sync) or as ASHA promotions (async).
 
 With parallel trials the sync schedule starts the next bracket whenever every open one waits on
-running trials, so no worker idles (the parallel scheme of BOHB's HpBandSter). At equal work it
-kept the regret of one-at-a-time Hyperband better than ASHA did (4 simulated workers, equal and
-varying trial durations; benchmarks/hyperband_parallel.py), so "auto" picks it.
+running trials, so no worker idles (BOHB's own parallel scheme, in HpBandSter). "auto" runs
+plain Hyperband as ASHA in parallel (the design's choice: no rung waits for its slowest trial)
+but a model sampler (BOHB-style) in sync brackets: ASHA promotes the best third of whatever has
+finished, early on against little competition, so the model's budget is fitted on configs a full
+rung would have dropped, and with 4 workers its regret was 1.6-2.4x one-at-a-time BOHB's against
+0.8-1.4x in sync brackets (benchmarks/hyperband_parallel.py, at equal work).
 """
 
 from __future__ import annotations
@@ -74,13 +77,14 @@ def _norm(value: Any) -> tuple[str, Any]:
 
 
 class Hyperband(Algorithm):
-    """Hyperband over the Budget dimension: synchronous brackets, or ASHA with ``mode="async"``.
+    """Hyperband over the Budget dimension; ASHA when trials run in parallel, unless BOHB-style.
 
     ``eta``: keep the best 1/eta of each rung. ``sampler``: what draws new configs: "random",
     or "tpe" (or another algorithm's name, or an Algorithm object as a template) for BOHB-style
     draws from a model of the largest budget with enough results, a third of them random
     (``config_sampler.py``). ``mode``: "sync" for classic brackets (parallel trials start the
-    next bracket rather than wait), "async" for ASHA; "auto" is sync (see the module's note).
+    next bracket rather than wait), "async" for ASHA; "auto" picks sync for parallel=1 or a
+    model sampler, else async (see the module's note).
     """
 
     name = "hyperband"
@@ -113,8 +117,10 @@ class Hyperband(Algorithm):
 
     @property
     def resolved_mode(self) -> str:
-        """The mode the next ask runs in: "async" only when asked for."""
-        return "async" if self.mode == "async" else "sync"
+        """The mode the next ask runs in; "auto" follows ``parallel`` and the sampler."""
+        if self.mode != "auto":
+            return self.mode
+        return "async" if self.parallel > 1 and self.sampler == "random" else "sync"
 
     def _build_schedule(self) -> None:
         self._async = self.resolved_mode == "async"
@@ -148,7 +154,7 @@ class Hyperband(Algorithm):
     def ask(self) -> dict[str, Any]:
         assert self.space is not None, "setup() must be called before ask()"
         if self._async != (self.resolved_mode == "async"):
-            # `mode` was changed after setup: switch schedules
+            # The study sets `parallel` after setup, when optimize starts: switch schedules
             # (the sampler has seen the history already).
             self._replay(full=False)
         slot = self._append(*(self._next_async() if self._async else self._next_sync()))

@@ -78,10 +78,12 @@ def test_bad_options_are_refused_and_the_registry_builds_it():
     assert isinstance(make_algorithm("hyperband"), Hyperband)
 
 
-def test_mode_auto_is_sync_also_for_parallel_trials_and_async_is_asha():
-    for parallel, mode, expected in [(1, "auto", "sync"), (4, "auto", "sync"), (4, "sync", "sync"),
-                                     (1, "async", "async"), (4, "async", "async")]:
-        hb = Hyperband(mode=mode)
+def test_mode_auto_follows_parallel_and_the_sampler():
+    for parallel, mode, sampler, expected in [
+            (1, "auto", "random", "sync"), (4, "auto", "random", "async"), (4, "sync", "random", "sync"),
+            (1, "async", "random", "async"), (1, "auto", "tpe", "sync"), (4, "auto", "tpe", "sync"),
+            (4, "async", "tpe", "async")]:
+        hb = Hyperband(mode=mode, sampler=sampler)
         hb.setup(space(), seed=0, parallel=parallel)
         assert hb.resolved_mode == expected
 
@@ -137,10 +139,12 @@ def test_sync_parallel_asks_start_the_next_bracket_instead_of_blocking():
     assert promoted["epochs"] == 3 and cfg(promoted) == cfg(min(bottom, key=loss_of))
 
 
-def test_a_parallel_study_runs_sync_brackets_to_its_exact_trial_count():
-    study = hw.tune(lambda p: loss_of(p), space(9), algo="hyperband", trials=30, parallel=4, seed=0,
+@pytest.mark.parametrize(("sampler", "mode"), [("random", "async"), ("tpe", "sync")])
+def test_a_parallel_study_runs_to_its_exact_trial_count(sampler, mode):
+    algorithm = Hyperband(sampler=sampler)
+    study = hw.tune(lambda p: loss_of(p), space(9), algo=algorithm, trials=30, parallel=4, seed=0,
                     storage=None, progress=False)
-    assert study.algorithm.resolved_mode == "sync" and len(study.trials) == 30
+    assert algorithm.resolved_mode == mode and len(study.trials) == 30
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
     by_config: dict[tuple, list[int]] = {}
     for t in study.trials:
@@ -180,11 +184,11 @@ def test_pruned_ranks_by_its_last_report_and_maximize_flips_the_order():
 
 
 # --- asynchronous (ASHA) ----------------------------------------------------------------------
-def test_a_switch_to_asha_after_setup_replays_the_history_into_its_rungs():
+def test_auto_switches_to_asha_when_the_study_sets_parallel_after_setup():
     hb = Hyperband()
-    hb.setup(space(), seed=0)
+    hb.setup(space(), seed=0)  # the study sets up first and assigns `parallel` when optimize starts
     stored = run_sync(hb, 9)
-    hb.mode = "async"
+    hb.parallel = 4
     assert hb.resolved_mode == "async"
     p = hb.ask()  # the told history was replayed into ASHA's rungs: 9 results allow 3 promotions
     assert cfg(p) == cfg(min(stored, key=loss_of)) and p["epochs"] == 3
