@@ -9,6 +9,7 @@ import contextvars
 import pickle
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .parse import DISTRIBUTIONS, PARAMS
@@ -31,11 +32,17 @@ class HP:
         return lambda *args, **kwargs: DISTRIBUTIONS[name](*args, **kwargs).default
 
     def __dir__(self) -> list[str]:
-        return [*DISTRIBUTIONS, "report", "should_stop", "trial"]
+        return [*DISTRIBUTIONS, "checkpoint_dir", "report", "should_stop", "trial"]
 
     @property
     def trial(self) -> Trial | None:
         return _CURRENT.get()
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """The running trial's config folder (``Trial.checkpoint_dir``); None outside a trial."""
+        trial = _CURRENT.get()
+        return trial.checkpoint_dir if trial is not None else None
 
     def report(self, step: int | None = None, **metrics: Any) -> None:
         """A learning-curve point for the running trial; raises TrialPruned when it should stop."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from .algorithms import Algorithm, make_algorithm
+from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
 from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
 from .runner import Executor, Runner, make_runner
@@ -79,6 +80,7 @@ class Study:
         self.seed, self.max_failures = seed, max_failures
         self.algorithm = make_algorithm(algo)
         self.store = _open_store(storage)  # fails here, before any trial, if unwritable
+        self.checkpoints = CheckpointFolders.for_study(self, self.name, self.store)
         self._bus = EventBus()
         self._cond = threading.Condition()
         self._finished: dict[int, FrozenTrial] = {}
@@ -257,7 +259,7 @@ class Study:
             self._total_reached = False
         detach = self._attach_progress(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
-        call = _execute.bind(objective)
+        call = self.checkpoints.wrap(_execute.bind(objective), self.space.budget_name)
         if background:
             self._done.clear()
             self._thread = threading.Thread(target=self._drive_safely, args=(call, runner, deadline, detach),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -115,6 +117,21 @@ class Trial:
         self._on_report = on_report
         self._stopping = stopping or (lambda: False)
         self._pruned = False
+        self._checkpoint_dir: Path | None = None
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """This config's checkpoint folder, created on first use: every trial of the same params
+        (the budget aside) in a study shares it, so a config Hyperband promotes to a larger
+        budget can load what its last trial saved and train only the new epochs. None for a
+        trial made outside a study."""
+        if self._checkpoint_dir is not None:
+            self._checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        return self._checkpoint_dir
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, folder: str | os.PathLike[str] | None) -> None:
+        self._checkpoint_dir = None if folder is None else Path(folder)
 
     def report(self, step: int | None = None, **metrics: Any) -> None:
         """Record metrics at ``step`` (default: the next step); raises TrialPruned when told to stop."""

@@ -152,3 +152,25 @@ def test_dask_trials_report_live_and_stop_prunes_them_mid_way(client, tmp_path):
     assert first.reports[1].metrics["saw"] == 1.0 and len(first.reports) >= 6
     for trial in study.trials:  # pruned at a report soon after Stop, not at the end
         assert trial.state is TrialState.PRUNED and len(trial.reports) < STEPS
+
+
+def test_dask_workers_resume_promoted_configs_from_their_checkpoints(client):
+    from hpwidgets.algorithms.hyperband import Hyperband
+
+    space = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+    study = hw.Study(space=space, algo=Hyperband(eta=3, mode="sync"), seed=0)
+
+    def objective(params, trial):
+        saved = trial.checkpoint_dir / "epochs.txt"
+        start = int(saved.read_text()) if saved.exists() else 0
+        saved.write_text(str(params["epochs"]))
+        trial.report(0, start=start)
+        return (params["x"] - 0.3) ** 2 + 1 / params["epochs"]
+
+    study.optimize(objective, trials=13, executor=client, progress=False)
+    by_config: dict[float, list[tuple[float, int]]] = {}
+    for t in study.trials:  # numbered in ask order: a promotion is asked after its rung's trial ended
+        by_config.setdefault(t.params["x"], []).append((t.reports[0].metrics["start"], t.params["epochs"]))
+    assert any(len(runs) > 1 for runs in by_config.values())
+    for runs in by_config.values():  # each later trial of a config starts where the last one ended
+        assert [start for start, _ in runs] == [0, *(budget for _, budget in runs[:-1])]

@@ -156,6 +156,15 @@ def test_every_algorithm_runs_a_cell(ip: InteractiveShell, algo: str) -> None:
     assert len(study.trials) == 3 and study.algorithm.name == algo
 
 
+def test_a_cell_resumes_a_promoted_config_from_hp_checkpoint_dir(ip: InteractiveShell) -> None:
+    ip.run_cell("TRAINED = []")
+    cell = ("x = hp.uniform(0, 1)\nepochs = hp.budget(1, 9)\nsaved = hp.checkpoint_dir / 'epochs.txt'\n"
+            "start = int(saved.read_text()) if saved.exists() else 0\nTRAINED.append(epochs - start)\n"
+            "saved.write_text(str(epochs))\nloss = (x - 0.3) ** 2 + 1 / epochs\n")
+    study = tune(ip, "--algo hyperband --seed 0 --trials 13 --minimize loss --storage none", cell)
+    assert len(study.trials) == 13 and sum(ip.user_ns["TRAINED"]) == 9 * 1 + 3 * 2 + 1 * 6  # not 27
+
+
 def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     tune(ip, f"{QUICK} --name summ --maximize acc")

@@ -1,0 +1,107 @@
+"""Per-config checkpoint folders: a config Hyperband promotes resumes from its last budget."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets.algorithms.hyperband import Hyperband
+from hpwidgets.cell import hp
+from hpwidgets.checkpoints import config_key
+
+SPACE = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+
+
+def resuming(params: dict[str, Any], trial: hw.Trial) -> float:
+    """Trains from the epoch its config's checkpoint holds; the checkpoint keeps every
+    (first epoch, budget) this config was trained with, so tests can read the history back."""
+    state_file = trial.checkpoint_dir / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"epochs": 0, "runs": []}
+    state["runs"].append([state["epochs"], params["epochs"]])
+    state["epochs"] = params["epochs"]
+    state_file.write_text(json.dumps(state))
+    return (params["x"] - 0.3) ** 2 + 1.0 / params["epochs"]
+
+
+def histories(root: Path) -> dict[str, list[list[int]]]:
+    return {folder.name: json.loads((folder / "state.json").read_text())["runs"] for folder in root.iterdir()}
+
+
+def assert_each_run_resumes_the_last(runs: list[list[int]]) -> None:
+    starts, budgets = [r[0] for r in runs], [r[1] for r in runs]
+    assert starts == [0, *budgets[:-1]], runs  # never from scratch twice, never a skipped budget
+    assert budgets == sorted(budgets)
+
+
+def test_outside_a_study_there_is_no_checkpoint_folder() -> None:
+    assert hw.Trial(0, {"x": 1}).checkpoint_dir is None
+    assert hp.checkpoint_dir is None  # a tuned cell still runs as plain Python
+
+
+def test_the_config_key_leaves_the_budget_out() -> None:
+    assert config_key({"x": 0.5, "epochs": 1}, "epochs") == config_key({"epochs": 9, "x": 0.5}, "epochs")
+    assert config_key({"x": 0.5, "epochs": 1}, "epochs") != config_key({"x": 0.6, "epochs": 1}, "epochs")
+    assert config_key({"x": 0.5, "epochs": 1}, None) != config_key({"x": 0.5, "epochs": 9}, None)
+
+
+def test_promoted_configs_resume_from_their_last_budget() -> None:
+    study = hw.Study(space=SPACE, algo=Hyperband(eta=3, mode="sync"), seed=0, storage=None)
+    study.optimize(resuming, trials=13, progress=False)  # bracket s=2: 9 x 1, 3 x 3, 1 x 9 epochs
+    runs = histories(study.checkpoints.root)
+    assert len(runs) == 9
+    for config_runs in runs.values():
+        assert_each_run_resumes_the_last(config_runs)
+    assert sorted(len(r) for r in runs.values()) == [1] * 6 + [2, 2, 3]
+    trained = sum(budget - start for r in runs.values() for start, budget in r)
+    assert trained == 9 * 1 + 3 * 2 + 1 * 6  # 21 epochs, against 9 + 9 + 9 = 27 restarting
+
+
+def test_a_folder_holds_its_params_and_is_made_only_when_used() -> None:
+    study = hw.Study(space=SPACE, algo="random", seed=0, storage=None)
+    study.optimize(lambda params, trial: params["x"], trials=2, progress=False)
+    assert not study.checkpoints.root.exists()  # nobody asked for a folder
+    study.optimize(resuming, trials=3, progress=False)
+    folder = study.checkpoints.root / config_key(study.trials[2].params, "epochs")
+    assert json.loads((folder / "params.json").read_text()) == {"x": study.trials[2].params["x"]}
+
+
+def test_a_temporary_root_goes_with_its_study() -> None:
+    study = hw.Study(space=SPACE, algo="random", seed=0, storage=None)
+    study.optimize(resuming, trials=1, progress=False)
+    root = study.checkpoints.root
+    assert root.is_dir()
+    del study
+    gc.collect()
+    assert not root.exists()
+
+
+def test_folders_sit_beside_the_store_and_serve_a_resumed_study(tmp_path: Path) -> None:
+    db, name = tmp_path / "runs.db", "mnist / hb"
+    first = hw.Study(name, space=SPACE, algo=Hyperband(eta=3, mode="sync"), seed=0, storage=db)
+    first.optimize(resuming, trials=9, progress=False)  # the 1-epoch rung only
+    root = first.checkpoints.root
+    assert root.parent == tmp_path / "runs.db.checkpoints" and root.name.startswith("mnist___hb-")
+    first.store.close()
+    again = hw.Study(name, algo=Hyperband(eta=3, mode="sync"), seed=0, storage=db)
+    assert again.checkpoints.root == root
+    again.optimize(resuming, trials=13, progress=False)
+    runs = histories(root)
+    assert sorted(len(r) for r in runs.values()) == [1] * 6 + [2, 2, 3]
+    for config_runs in runs.values():
+        assert_each_run_resumes_the_last(config_runs)
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_parallel_workers_share_the_folders(executor: str) -> None:
+    study = hw.Study(space=SPACE, algo=Hyperband(eta=3, mode="sync"), seed=0, storage=None)
+    study.optimize(resuming, trials=13, parallel=2, executor=executor, progress=False)
+    assert [t.state for t in study.trials] == [hw.TrialState.COMPLETE] * 13, study.trials[0].error
+    runs = histories(study.checkpoints.root)
+    assert sum(len(r) for r in runs.values()) == 13
+    for config_runs in runs.values():
+        assert_each_run_resumes_the_last(config_runs)
