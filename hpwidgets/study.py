@@ -336,10 +336,10 @@ class Study:
             try:  # `trials` counts every row of the study, whichever process wrote it
                 number = self.store.start_trial(self._record.id, params, "cpu", limit=self.n_target)
             except Exception as error:  # disk full, file gone: stop with every finished trial saved
-                self._storage_error = error
-                return None
-            if number is None:  # this last ask is dropped untold; a model counts it as pending
-                self._total_reached = True
+                number, self._storage_error = None, error
+            if number is None:  # no row: the ask will never run (the study is full, or no storage)
+                self.algorithm.withdraw(params)
+                self._total_reached = self._storage_error is None
                 return None
         else:
             number = max([*self._finished, *self._running], default=-1) + 1

@@ -232,3 +232,12 @@ def test_trials_is_the_total_of_a_study_shared_with_another_writer(tmp_path):
     assert [t.number for t in late.trials] == [4, 5] and late.finish_reason == "complete"
     reopened = hw.Study("shared", storage=db)
     assert [t.number for t in reopened.trials] == list(range(6))  # 6 in total, not 4 + 6
+
+
+def test_an_ask_a_full_shared_study_cannot_run_is_withdrawn_from_the_algorithm(tmp_path):
+    db = tmp_path / "shared.db"
+    late = hw.Study("shared", SPACE, algo="tpe", seed=1, storage=db)
+    hw.Study("shared", SPACE, algo="tpe", seed=0, storage=db).optimize(lambda p: p["x"], trials=4, progress=False)
+    late.optimize(lambda p: p["x"], trials=4, progress=False)  # its one ask finds the study full
+    assert late.trials == [] and late.finish_reason == "complete"
+    assert late.algorithm._pending == []  # no stale ask biasing a later optimize() of this object

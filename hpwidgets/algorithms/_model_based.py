@@ -59,6 +59,9 @@ class ModelBased(Algorithm):
         fresh model per draw: the configs its earlier draws put on workers are pending here)."""
         self._pending = [*self._pending[-_MAX_PENDING + 1:], dict(params)]
 
+    def withdraw(self, params: dict[str, Any]) -> None:
+        self._pending = drop_told(self._pending, params)
+
     def tell(self, trial: FrozenTrial) -> None:
         super().tell(trial)
         self._pending = drop_told(self._pending, trial.params)

@@ -11,6 +11,9 @@ Rules, written once here and checked by ``tests/algorithms/test_conformance.py``
 * ``ask()`` may be called several times before the matching ``tell`` (parallel trials).
 * ``tell(trial)`` receives every finished trial: COMPLETE, PRUNED and FAIL ones, including
   trials from storage the algorithm never asked for (resume).
+* ``withdraw(params)`` hands back an ask that will never run (the store already held every
+  trial the study wanted, written by another process); the algorithm must then hold nothing
+  for it: no pending fantasy, no schedule slot waiting on it. Default: nothing to forget.
 * ``should_prune(trial_number, step, value)`` is asked after each report; default never.
 * With the same seed and one trial at a time, the sequence of suggestions is the same.
 """
@@ -60,6 +63,9 @@ class Algorithm(ABC):
     def tell(self, trial: FrozenTrial) -> None:
         """Record a finished trial (any state)."""
         self.history.append(trial)
+
+    def withdraw(self, params: dict[str, Any]) -> None:  # noqa: B027 - optional, like _on_setup
+        """Forget ``params``, an ask that will never be told; stateless samplers keep nothing."""
 
     def should_prune(self, trial_number: int, step: int, value: float) -> bool:
         return False

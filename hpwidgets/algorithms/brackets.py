@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..space import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,13 @@ def bracket_table(min_budget: int, max_budget: int, eta: float = 3) -> tuple[Bra
                    for i in range(s + 1)]  # rounded half up, then clipped
         table.append(BracketSpec(s, tuple(RungSpec(math.floor(n / e**i), int(b)) for i, b in enumerate(budgets))))
     return tuple(table)
+
+
+def check_budget_space(space: SearchSpace) -> str:
+    """The budget's name, or a ValueError naming the rule a Hyperband space breaks."""
+    if space.budget_name is None:
+        raise ValueError("hyperband needs a budget dimension such as hw.budget(1, 27); "
+                         f"the space has no budget among {list(space)!r}")
+    if not space.searched():
+        raise ValueError("hyperband needs at least one searched dimension besides the budget")
+    return space.budget_name

@@ -58,6 +58,10 @@ class ConfigSampler:
         if trial.state in (TrialState.COMPLETE, TrialState.FAIL):
             self.told.setdefault(budget, []).append(trial)
 
+    def withdraw(self, params: dict[str, Any]) -> None:
+        """A drawn config that will never run is no longer a pending ask of later models."""
+        self.drawn = drop_told(self.drawn, params)
+
     def model_budget(self) -> Any | None:
         """The largest budget with at least (dimensions + 2) results, BOHB's rule; None if none."""
         enough = [b for b, trials in self.told.items() if len(trials) >= len(self.space.searched()) + 2]

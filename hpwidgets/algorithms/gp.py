@@ -256,6 +256,9 @@ class GP(Algorithm):
         self._pending = [p for p in self._pending if all(d.contains(p.get(n)) for n, d in self._dims.items())]
         self._opt = self._build(self._xs, self._ys)
 
+    def withdraw(self, params: dict[str, Any]) -> None:
+        self._drop_pending(params)
+
     def _to_x(self, params: Mapping[str, Any]) -> list[Any]:
         return [_encode(dim, params[name]) for name, dim in self._dims.items()]
 

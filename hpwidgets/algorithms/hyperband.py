@@ -21,18 +21,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-import numpy as np
-
-from ..space import Budget, SearchSpace
+from ..space import Budget, SearchSpace, _plain
 from ..trial import FrozenTrial, TrialState
 from . import ALGORITHMS
 from .base import Algorithm
-from .brackets import BracketSpec, RungSpec, as_eta, bracket_table
+from .brackets import BracketSpec, RungSpec, as_eta, bracket_table, check_budget_space
 from .config_sampler import ConfigSampler
 
 __all__ = ["BracketSpec", "Hyperband", "RungSpec", "bracket_table"]
 
-BUDGET_RULE = "hyperband needs a budget dimension such as hw.budget(1, 27)"
 MODES = ("auto", "sync", "async")
 
 
@@ -62,10 +59,6 @@ class _Run:  # one pass through a bracket (sync), or a bracket's ever-growing ru
 
 
 Slot = tuple[_Run, int, _Entry]
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _norm(value: Any) -> tuple[str, Any]:
@@ -104,7 +97,7 @@ class Hyperband(Algorithm):
     def _on_setup(self) -> None:
         """Fresh bracket table, schedule and sampler for the current space."""
         assert self.space is not None
-        self._budget_name = _check_space(self.space)
+        self._budget_name = check_budget_space(self.space)
         dim = self.space[self._budget_name]
         assert isinstance(dim, Budget)
         self._top_budget = dim.high
@@ -133,7 +126,7 @@ class Hyperband(Algorithm):
             self._runs = [self._new_run(b) for b in range(len(self.brackets))]
 
     def set_space(self, space: SearchSpace) -> None:
-        _check_space(space)
+        check_budget_space(space)
         before = None if self.space is None else _budget_dim(self.space)
         super().set_space(space)
         if before == _budget_dim(space):
@@ -215,6 +208,21 @@ class Hyperband(Algorithm):
         assert self.space is not None
         params = self._sampler.ask()
         return self._add_config({name: _plain(params[name]) for name in self.space.searched()})
+
+    def withdraw(self, params: dict[str, Any]) -> None:
+        """Undo the newest ask of ``params``: its slot goes and a promotion can be made again."""
+        slots = self._pending.get(self._key(params))
+        if not slots:
+            return
+        run, i, entry = slots.pop()  # an emptied list is harmless: `_claim` finds nothing in it
+        run.rungs[i].entries.remove(entry)
+        if i == 0:
+            self._sampler.withdraw(self._configs[entry.config])
+            return
+        source = next(e for e in run.rungs[i - 1].entries if e.config == entry.config and e.promoted)
+        source.promoted = not self._async  # ASHA: promotable again; sync: queued again, first
+        if not self._async:
+            run.rungs[i].queue.insert(0, source)
 
     # --- tell ------------------------------------------------------------------------------
     def tell(self, trial: FrozenTrial) -> None:
@@ -380,12 +388,3 @@ class Hyperband(Algorithm):
 
 def _budget_dim(space: SearchSpace) -> tuple[str | None, Any]:
     return space.budget_name, space.get(space.budget_name or "")
-
-
-def _check_space(space: SearchSpace) -> str:
-    """The budget's name, or a ValueError naming the rule the space breaks."""
-    if space.budget_name is None:
-        raise ValueError(f"{BUDGET_RULE}; the space has no budget among {list(space)!r}")
-    if not space.searched():
-        raise ValueError("hyperband needs at least one searched dimension besides the budget")
-    return space.budget_name

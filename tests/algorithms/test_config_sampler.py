@@ -38,6 +38,16 @@ def test_draws_still_running_are_pending_in_the_next_fresh_model():
     assert len(model.history) == 12  # the results are told, the running draws are not
 
 
+def test_a_withdrawn_draw_is_no_longer_pending_in_hyperband_or_its_sampler():
+    hb = Hyperband(sampler="tpe", mode="sync")
+    hb.setup(budgeted_space(9), seed=0)
+    run_one_at_a_time(hb, 5)
+    dropped = hb.ask()  # a new bottom-rung config
+    hb.withdraw(dropped)
+    assert {k: v for k, v in dropped.items() if k != "epochs"} not in hb._sampler.drawn
+    assert [p["epochs"] for p in run_one_at_a_time(hb, 8, start=5)] == [1] * 4 + [3] * 3 + [9]
+
+
 def test_a_told_draw_stops_being_pending_and_pruned_ones_are_not_filed():
     sampler = sampler_with_results()
     first, second, third = (sampler.ask() for _ in range(3))

@@ -137,6 +137,25 @@ def test_several_asks_before_tells_stay_valid(name):
         algorithm.tell(complete(number, params, algorithm.space))
 
 
+def pending_asks(algorithm: Algorithm) -> list[Any]:
+    """What an algorithm still holds for asks not yet told (Hyperband: schedule slots)."""
+    held = getattr(algorithm, "_pending", [])
+    return [slot for slots in held.values() for slot in slots] if isinstance(held, dict) else list(held)
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_a_withdrawn_ask_is_forgotten(name):
+    """An ask the study could not run (the store was full) leaves nothing behind."""
+    algorithm = new(name, parallel=2)
+    drive(algorithm, 12)
+    kept, dropped = algorithm.ask(), algorithm.ask()
+    algorithm.withdraw(dropped)
+    algorithm.withdraw({"lr": 1.0})  # never asked: nothing to forget
+    algorithm.tell(complete(12, kept, algorithm.space))
+    assert pending_asks(algorithm) == []
+    assert_inside(algorithm.space, algorithm.ask())
+
+
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_a_narrowed_space_is_respected(name):
     algorithm = new(name)
@@ -158,4 +177,5 @@ OBJECT_CHECKS = [
     test_history_it_never_asked_for_is_accepted,
     test_several_asks_before_tells_stay_valid,
     test_a_narrowed_space_is_respected,
+    test_a_withdrawn_ask_is_forgotten,
 ]

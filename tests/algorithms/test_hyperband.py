@@ -258,6 +258,33 @@ def test_asha_values_are_plain_and_budgets_are_ints_in_range():
         hb.tell(done(number, p))
 
 
+def test_sync_a_withdrawn_ask_is_asked_again_and_the_bracket_completes():
+    hb = Hyperband(mode="sync")
+    hb.setup(space(9), seed=0)
+    asked = run_sync(hb, 4)
+    hb.withdraw(hb.ask())  # a fresh bottom-rung config: the next ask draws another in its place
+    asked += run_sync(hb, 6, start=4)
+    promotion = hb.ask()
+    hb.withdraw(promotion)
+    assert hb.ask() == promotion  # the same config, promoted again
+    hb.tell(done(10, promotion))
+    asked += [promotion, *run_sync(hb, 3, start=11)]
+    assert [p["epochs"] for p in asked] == [1] * 9 + [3] * 3 + [9] + [3]  # then the next bracket
+
+
+def test_asha_a_withdrawn_promotion_can_be_made_again():
+    hb = Hyperband(eta=3, mode="async")
+    hb.setup(space(9), seed=0, parallel=2)
+    seen = {cfg(p) for p in run_sync(hb, 8)}
+    promotion = hb.ask()
+    while cfg(promotion) not in seen:  # a new config (s=0 starts at the top budget): tell it
+        hb.tell(done(len(hb.history), promotion))
+        seen.add(cfg(promotion))
+        promotion = hb.ask()
+    hb.withdraw(promotion)
+    assert hb.ask() == promotion
+
+
 # --- resume: trials told that were never asked ------------------------------------------------
 def test_sync_resume_continues_the_interrupted_bracket():
     a = Hyperband()
