@@ -61,6 +61,16 @@ def test_promoted_configs_resume_from_their_last_budget() -> None:
     assert trained == 9 * 1 + 3 * 2 + 1 * 6  # 21 epochs, against 9 + 9 + 9 = 27 restarting
 
 
+def test_one_full_iteration_at_27_epochs_trains_357_epochs_instead_of_423() -> None:
+    """The figure README quotes: Hyperband(eta=3) over 1-27 epochs, all four brackets."""
+    space = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 27)}
+    study = hw.Study(space=space, algo=Hyperband(eta=3, mode="sync"), seed=0, storage=None)
+    study.optimize(resuming, trials=69, progress=False)
+    runs = histories(study.checkpoints.root)
+    assert sum(t.params["epochs"] for t in study.trials) == 423  # what restarting costs
+    assert sum(budget - start for r in runs.values() for start, budget in r) == 357
+
+
 def test_a_folder_holds_its_params_and_is_made_only_when_used() -> None:
     study = hw.Study(space=SPACE, algo="random", seed=0, storage=None)
     study.optimize(lambda params, trial: params["x"], trials=2, progress=False)
