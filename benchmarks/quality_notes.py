@@ -33,6 +33,21 @@ NOTES = [
     "(0.037 / 0.48 / 0.245). None is better on all three functions.",
     "- The numbers of rules tried (above) were measured before commit ba02134, whose 6-digit optima added "
     "3.6e-7 (Branin) and 2.0e-6 (Hartmann6) to every regret; the tables here use the optima to full precision.",
+    "- Also tried and not adopted, measured after ba02134. GP, 80 tuning seeds (default: 24 of 80 "
+    "Hartmann6 runs end in the local basin): asks that maximise log-EI outside a radius of 0.3-0.6 "
+    "(unit cube) around the incumbent, every 2nd or 3rd ask from trial 16, 18 or 25 (23-24 stuck), "
+    "and Thompson-sampling asks, the minimum of one joint posterior draw over 512 candidates, every "
+    "2nd ask over trials 15-35 or every 3rd from 15 (23 stuck). TPE, seeds 100-399, one at a time "
+    "(default 0.035 / 0.263 / 0.218): one setting at a time (12-96 candidates, gamma 0.07-0.2, "
+    "bandwidth factor 0.03-0.08, prior weight 0.5 or 2, 6-15 start-up points, bandwidth floor 0.005 "
+    "or 0.02) and a 16-point grid over gamma, start-up, bandwidth and candidates found nothing better "
+    "on all three functions; the best Hartmann6 (0.228: gamma 0.07, 8 start-up points) came with "
+    "Branin at 0.065. TPE with 4 asks pending (default 0.053 / 0.42 / 0.25): liar weight 0.2 or 0.6 "
+    "(0.055 / 0.46 / 0.26; 0.049 / 0.45 / 0.25), kernels 1.0x or 1.5x while asks run (0.036 / 0.52 / "
+    "0.28; 0.058 / 0.47 / 0.22), prior weight 1 or 0.25 while asks run (0.064 / 0.48 / 0.25; 0.041 / "
+    "0.45 / 0.24), running asks also in the good density with weight 0.25-1 (0.046-0.084 / 0.46-0.48 "
+    "/ 0.24-0.26), every 2nd or 4th ask made as if none were running (0.050-0.055 / 0.47-0.49 / "
+    "0.25-0.26).",
     "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
     "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
     "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "
