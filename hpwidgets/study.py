@@ -337,7 +337,7 @@ class Study:
                 number = self.store.start_trial(self._record.id, params, "cpu", limit=self.n_target)
             except Exception as error:  # disk full, file gone: stop with every finished trial saved
                 number, self._storage_error = None, error
-            if number is None:  # no row: the ask will never run (the study is full, or no storage)
+            if number is None:  # no row, so the ask never runs: the study is full, or the store failed
                 self.algorithm.withdraw(params)
                 self._total_reached = self._storage_error is None
                 return None
