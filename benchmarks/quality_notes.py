@@ -47,7 +47,11 @@ NOTES = [
     "0.28; 0.058 / 0.47 / 0.22), prior weight 1 or 0.25 while asks run (0.064 / 0.48 / 0.25; 0.041 / "
     "0.45 / 0.24), running asks also in the good density with weight 0.25-1 (0.046-0.084 / 0.46-0.48 "
     "/ 0.24-0.26), every 2nd or 4th ask made as if none were running (0.050-0.055 / 0.47-0.49 / "
-    "0.25-0.26).",
+    "0.25-0.26). With no liar, wider kernels or lighter prior at all (the model as it is: 0.057 / 0.51 "
+    "/ 0.26) the parallel run is far behind the sequential one 3 trials earlier (0.036 / 0.277 / "
+    "0.227 on these seeds): asks drawn from one model around one incumbent advance a greedy "
+    "refinement once per batch, not once per trial, so on Hartmann6 the lag is the smaller part of "
+    "the parallel cost.",
     "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
     "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
     "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "
