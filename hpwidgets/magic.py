@@ -232,7 +232,8 @@ class HPTuneMagics(Magics):
 
         Declare with ``lr = hp.loguniform(1e-4, 1e-1)`` or ``m = 0.1  # @hp uniform(0.01, 0.99)``
         (distributions: uniform, loguniform, quniform, int, choice, budget). Inside the cell
-        ``hp.report(step=..., **metrics)`` and ``device`` are available. Line commands::
+        ``hp.report(step=..., **metrics)``, ``hp.checkpoint_dir`` (this config's folder, for a
+        promoted config to resume) and ``device`` are available. Line commands::
 
             %hptune list [--storage F]         studies in the storage
             %hptune show NAME                  the panel of a running or stored study
