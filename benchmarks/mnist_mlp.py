@@ -96,3 +96,22 @@ class Objective:
         self.checkpoints[(lr, bs)] = (budget, model, opt)
         return {"accuracy": accuracy(model, self.data.val), "test_accuracy": accuracy(model, self.data.test),
                 "trained_epochs": float(budget - done)}
+
+
+class Curve:
+    """Trains a config epoch by epoch to ``epochs``, reporting validation accuracy at step =
+    epochs trained, for a pruner to stop it. Seeds as in ``Objective``, so the accuracy after
+    k epochs equals a k-epoch ``Objective`` trial's (random search's results carry over)."""
+
+    def __init__(self, data: Data, rep: int) -> None:
+        self.data, self.rep = data, rep
+
+    def __call__(self, params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
+        torch.set_num_threads(1)
+        lr, bs, budget = float(params["lr"]), int(params["batch_size"]), int(params["epochs"])
+        seed = config_seed(self.rep, lr, bs)
+        model, opt = new_model(seed, lr)
+        for epoch in range(budget):
+            train_epoch(model, opt, self.data, bs, seed + 7919 * (epoch + 1))
+            trial.report(epoch + 1, accuracy=accuracy(model, self.data.val))
+        return {"accuracy": trial.reports[-1].metrics["accuracy"], "test_accuracy": accuracy(model, self.data.test)}

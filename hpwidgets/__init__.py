@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .algorithms import ALGORITHMS, Algorithm, make_algorithm
+from .algorithms.pruners import PRUNERS, ASHAPruner, Pruner
 from .events import StudyFinished, TrialFinished, TrialReported, TrialStarted
 from .space import Budget, Choice, Dimension, Float, Int, SearchSpace, budget, choice, loguniform, quniform, uniform
 from .space import integer as int
@@ -32,16 +33,18 @@ def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimens
          minimize: Direction = None, seed: int | None = None, name: str | None = None,
          storage: str | os.PathLike | Store | None = "hptune.db", parallel: int = 1,
          timeout: float | None = None, max_failures: int | None = None, background: bool = False,
-         progress: bool = True, gpus: Any = None, per_gpu: int | str = 1, executor: Any = None) -> Study:
+         progress: bool = True, gpus: Any = None, per_gpu: int | str = 1, executor: Any = None,
+         pruner: str | Pruner | None = None) -> Study:
     """Create (or resume, by ``name`` in ``storage``) a study and run it to ``trials`` trials.
 
     ``objective(params)`` or ``objective(params, trial)`` returns a float or a dict of metrics;
     ``maximize="accuracy"`` / ``minimize="loss"`` names the target metric, ``maximize=True``
     maximises a plain float. ``storage=None`` keeps the study in memory only. ``gpus``, ``per_gpu``
-    and ``executor`` choose where trials run (see ``Study.optimize``).
+    and ``executor`` choose where trials run (see ``Study.optimize``). ``pruner="asha"`` stops
+    trials early from what they ``trial.report`` (see ``hpwidgets.algorithms.pruners``).
     """
     study = Study(name, space, algo, maximize=maximize, minimize=minimize, seed=seed, storage=storage,
-                  max_failures=max_failures)
+                  max_failures=max_failures, pruner=pruner)
     study.optimize(objective, trials, parallel=parallel, timeout=timeout, background=background,
                    progress=progress, gpus=gpus, per_gpu=per_gpu, executor=executor)
     return study
@@ -85,8 +88,8 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
-    "ALGORITHMS", "Algorithm", "Budget", "Choice", "Dimension", "Float", "FrozenTrial", "Int", "SearchSpace",
-    "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned", "TrialReported", "TrialStarted",
-    "TrialState", "budget", "choice", "data", "datasets", "explain", "int", "load_study", "loguniform",
-    "make_algorithm", "quniform", "tune", "uniform",
+    "ALGORITHMS", "PRUNERS", "ASHAPruner", "Algorithm", "Budget", "Choice", "Dimension", "Float", "FrozenTrial",
+    "Int", "Pruner", "SearchSpace", "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned",
+    "TrialReported", "TrialStarted", "TrialState", "budget", "choice", "data", "datasets", "explain", "int",
+    "load_study", "loguniform", "make_algorithm", "quniform", "tune", "uniform",
 ]

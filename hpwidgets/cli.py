@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import ALGORITHMS, __version__
+from . import ALGORITHMS, PRUNERS, __version__
 
 
 class CommandError(Exception):
@@ -123,7 +123,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     try:
         study = tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
                      name=args.name, storage=None if args.storage == "none" else args.storage,
-                     parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress, **direction)
+                     parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress,
+                     pruner=args.prune, **direction)
     except ValueError as error:
         raise CommandError(str(error)) from None
     try:
@@ -140,6 +141,7 @@ def _run_parser(sub: Any) -> None:
     run.add_argument("--space", default="SPACE", help="a dict of dimensions in the script (default SPACE) or JSON")
     run.add_argument("--algo", default="tpe", choices=ALGORITHMS)
     run.add_argument("--trials", type=int, default=20)
+    run.add_argument("--prune", default="none", choices=PRUNERS, help="stop trials early from trial.report")
     group = run.add_mutually_exclusive_group()
     group.add_argument("--maximize", metavar="METRIC", nargs="?", const=True, help="maximise (a metric)")
     group.add_argument("--minimize", metavar="METRIC", nargs="?", const=True, help="minimise (the default)")

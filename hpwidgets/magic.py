@@ -24,6 +24,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
 
 from .algorithms import ALGORITHMS
+from .algorithms.pruners import PRUNERS
 from .cell import CellObjective, hp, portable_namespace
 from .parse import LAST, CellError, ParsedCell, parse
 from .study import Study
@@ -105,8 +106,9 @@ def _best(study: Study) -> FrozenTrial | None:
 
 def _summary(study: Study) -> str:
     trials, best = study.trials, _best(study)
-    complete = sum(t.state is TrialState.COMPLETE for t in trials)
-    text = f"study {study.name!r}: {len(trials)} trials ({complete} complete)"
+    complete, pruned = (sum(t.state is s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED))
+    stopped = f", {pruned} pruned" if pruned else ""
+    text = f"study {study.name!r}: {len(trials)} trials ({complete} complete{stopped})"
     return text if best is None else text + f", best {study.target or 'value'}={best.value:.6g} with " \
         f"{dict(best.params)}"
 
@@ -194,7 +196,7 @@ def _placement(args: argparse.Namespace) -> dict[str, Any]:
 def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[str, Any]) -> Study:
     try:
         return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=_storage(args.storage),
-                     **direction)
+                     pruner=args.prune, **direction)
     except ImportError as error:
         raise UsageError(f"--algo {args.algo} needs the package {error.name!r}: pip install {error.name}") from None
     except ValueError as error:  # StorageError included: unwritable file, a conflicting stored study
@@ -212,6 +214,7 @@ _LINE.add_argument("--path", type=_unquote, help="where `report` writes its HTML
 class HPTuneMagics(Magics):
     @magic_arguments()
     @argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
+    @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha (default: none)")
     @argument("--trials", type=_positive(int), default=20, help="trials in total, resumed ones included")
     @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
     @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")
@@ -232,8 +235,9 @@ class HPTuneMagics(Magics):
 
         Declare with ``lr = hp.loguniform(1e-4, 1e-1)`` or ``m = 0.1  # @hp uniform(0.01, 0.99)``
         (distributions: uniform, loguniform, quniform, int, choice, budget). Inside the cell
-        ``hp.report(step=..., **metrics)``, ``hp.checkpoint_dir`` (this config's folder, for a
-        promoted config to resume) and ``device`` are available. Line commands::
+        ``hp.report(step=..., **metrics)`` (with ``--prune asha`` it may stop the trial),
+        ``hp.checkpoint_dir`` (this config's folder, for a promoted config to resume) and
+        ``device`` are available. Line commands::
 
             %hptune list [--storage F]         studies in the storage
             %hptune show NAME                  the panel of a running or stored study

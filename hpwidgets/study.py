@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from .algorithms import Algorithm, make_algorithm
+from .algorithms.pruners import Pruner, make_pruner
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
 from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
 from .runner import Executor, Runner, make_runner
 from .space import Dimension, SearchSpace, _plain
-from .trial import FrozenTrial, TrialState, target_value
+from .trial import Direction, FrozenTrial, TrialState, resolve_direction, target_value
 
 if TYPE_CHECKING:
     import pandas
@@ -32,22 +33,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 Objective = Callable[..., Any]
-Direction = bool | str | None
-
-
-def resolve_direction(maximize: Direction, minimize: Direction) -> tuple[bool, str | None]:
-    """(maximize?, target metric) from the two keyword forms; both set is an error."""
-    if maximize not in (None, False) and minimize not in (None, False):
-        raise ValueError(f"give `maximize` or `minimize`, not both, but got maximize={maximize!r}, "
-                         f"minimize={minimize!r}")
-    for name, value in (("maximize", maximize), ("minimize", minimize)):
-        if not (value is None or isinstance(value, bool) or (isinstance(value, str) and value.strip())):
-            raise ValueError(f"`{name}` must be True or a metric name, but got {name}={value!r}")
-    if isinstance(maximize, str):
-        return True, maximize
-    if isinstance(minimize, str):
-        return False, minimize
-    return maximize is True, None
 
 
 def _default_name() -> str:
@@ -74,11 +59,12 @@ class Study:
     def __init__(self, name: str | None = None, space: SearchSpace | Mapping[str, Dimension] | None = None,
                  algo: str | Algorithm = "tpe", *, maximize: Direction = None, minimize: Direction = None,
                  seed: int | None = None, storage: str | os.PathLike | Store | None = None,
-                 max_failures: int | None = None) -> None:
+                 max_failures: int | None = None, pruner: str | Pruner | None = None) -> None:
         self.name = name or _default_name()
         self.maximize, self.target = resolve_direction(maximize, minimize)
         self.seed, self.max_failures = seed, max_failures
         self.algorithm = make_algorithm(algo)
+        self.pruner = make_pruner(pruner, self.algorithm.name)  # checked before the store is touched
         self.store = _open_store(storage)  # fails here, before any trial, if unwritable
         self.checkpoints = CheckpointFolders.for_study(self, self.name, self.store)
         self._bus = EventBus()
@@ -114,10 +100,12 @@ class Study:
                 self.store.update_space(record.id, space)
             self.store.mark_interrupted(record.id)
         self.algorithm.setup(space, seed=self.seed, maximize=self.maximize, target=self.target)
+        if self.pruner is not None:
+            self.pruner.setup(space, maximize=self.maximize, target=self.target)
         for trial in self.store.load_trials(self._record.id) if self.store else []:
             if trial.state.finished:
                 self._finished[trial.number] = trial
-                self.algorithm.tell(trial)
+                self._tell(trial)
         return space
 
     # --- results ----------------------------------------------------------------------------
@@ -199,12 +187,15 @@ class Study:
         with self._cond:
             self.space = space
             self.algorithm.set_space(space)
+            if self.pruner is not None:
+                self.pruner.set_space(space)
         if self.store is not None:
             self.store.update_space(self._record.id, space)
 
     def set_algorithm(self, algo: str | Algorithm) -> None:
         """Swap the algorithm between runs (the panel's dropdown); it is told the whole history."""
         algorithm = make_algorithm(algo)
+        make_pruner(self.pruner, algorithm.name)  # refuses hyperband beside a pruner
         if self.running:
             raise RuntimeError(f"study {self.name!r} is running; stop it before changing the algorithm")
         with self._cond:
@@ -369,8 +360,15 @@ class Study:
         value = target_value(metrics, self.target)
         if value is None:
             return False
-        with self._cond:
-            return self.algorithm.should_prune(trial.number, step, -value if self.maximize else value)
+        loss = -value if self.maximize else value
+        with self._cond:  # the pruner first: it records every report, even one the algorithm stops
+            by_pruner = self.pruner is not None and self.pruner.should_prune(trial.number, step, loss)
+            return self.algorithm.should_prune(trial.number, step, loss) or by_pruner
+
+    def _tell(self, frozen: FrozenTrial) -> None:
+        self.algorithm.tell(frozen)
+        if self.pruner is not None:
+            self.pruner.tell(frozen)
 
     def _record_finished(self, frozen: FrozenTrial) -> None:
         stored = True
@@ -384,7 +382,7 @@ class Study:
         with self._cond:
             self._running.pop(frozen.number, None)
             self._finished[frozen.number] = frozen
-            self.algorithm.tell(frozen)
+            self._tell(frozen)
             if not stored:
                 self._stop.set()
             self._cond.notify_all()

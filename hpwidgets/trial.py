@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+Direction = bool | str | None  # True / a metric name for maximize= or minimize=
+
 
 class TrialState(str, enum.Enum):
     RUNNING = "RUNNING"
@@ -74,6 +76,21 @@ class FrozenTrial:
 
     def evolve(self, **changes: Any) -> FrozenTrial:
         return replace(self, **changes)
+
+
+def resolve_direction(maximize: Direction, minimize: Direction) -> tuple[bool, str | None]:
+    """(maximize?, target metric) from the two keyword forms; both set is an error."""
+    if maximize not in (None, False) and minimize not in (None, False):
+        raise ValueError(f"give `maximize` or `minimize`, not both, but got maximize={maximize!r}, "
+                         f"minimize={minimize!r}")
+    for name, value in (("maximize", maximize), ("minimize", minimize)):
+        if not (value is None or isinstance(value, bool) or (isinstance(value, str) and value.strip())):
+            raise ValueError(f"`{name}` must be True or a metric name, but got {name}={value!r}")
+    if isinstance(maximize, str):
+        return True, maximize
+    if isinstance(minimize, str):
+        return False, minimize
+    return maximize is True, None
 
 
 def target_value(metrics: Mapping[str, float], target: str | None) -> float | None:

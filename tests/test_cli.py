@@ -88,6 +88,21 @@ def test_run_takes_a_json_space(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 0 and capsys.readouterr().out.startswith("best value ")
 
 
+def test_run_prunes_with_asha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "task.py"
+    script.write_text("def objective(params, trial):\n    for step in range(1, 10):\n"
+                      "        trial.report(step, loss=(params['x'] - 1) ** 2 + 1 / step)\n"
+                      "    return (params['x'] - 1) ** 2\n")
+    db, space = tmp_path / "s.db", hw.SearchSpace({"x": hw.uniform(-2, 2)}).to_json()
+    args = ["run", f"{script}:objective", "--space", space, "--algo", "random", "--trials", "12", "--seed", "0",
+            "--name", "p", "--storage", str(db), "--no-progress"]
+    assert cli.main([*args, "--prune", "asha"]) == 0
+    states = [t.state for t in hw.load_study("p", db).trials]
+    assert len(states) == 12 and states.count(hw.TrialState.PRUNED) >= 4
+    assert cli.main([*args, "--algo", "hyperband", "--prune", "asha", "--name", "q"]) == 2
+    assert "does not combine with algo='hyperband'" in capsys.readouterr().err
+
+
 def test_run_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     script = tmp_path / "task.py"
     script.write_text("x = 1\n")

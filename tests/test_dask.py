@@ -174,3 +174,17 @@ def test_dask_workers_resume_promoted_configs_from_their_checkpoints(client):
     assert any(len(runs) > 1 for runs in by_config.values())
     for runs in by_config.values():  # each later trial of a config starts where the last one ended
         assert [start for start, _ in runs] == [0, *(budget for _, budget in runs[:-1])]
+
+
+def test_the_asha_pruner_stops_dask_trials_from_their_live_reports(client):
+    def curve(params, trial):
+        for step in range(1, 28):
+            time.sleep(0.02)  # long enough for each report to reach the study before the next
+            trial.report(step, loss=(params["x"] - 0.3) ** 2 + 1 / step)
+        return (params["x"] - 0.3) ** 2
+
+    study = hw.Study(space=SPACE, algo="random", seed=0, pruner="asha")
+    study.optimize(curve, trials=10, executor=client, progress=False)
+    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
+    assert len(pruned) >= 3 and all(len(t.reports) < 27 for t in pruned)
+    assert study.best_trial.state is TrialState.COMPLETE and len(study.best_trial.reports) == 27

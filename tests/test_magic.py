@@ -165,6 +165,18 @@ def test_a_cell_resumes_a_promoted_config_from_hp_checkpoint_dir(ip: Interactive
     assert len(study.trials) == 13 and sum(ip.user_ns["TRAINED"]) == 9 * 1 + 3 * 2 + 1 * 6  # not 27
 
 
+def test_prune_asha_stops_the_worse_cells_at_rungs(ip: InteractiveShell,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cell = ("x = hp.uniform(0, 1)\nepochs = hp.budget(1, 27)\nfor e in range(1, epochs + 1):\n"
+            "    acc = 1 - (x - 0.7) ** 2 - 1 / e\n    hp.report(step=e, acc=acc)\nacc\n")
+    study = tune(ip, "--algo tpe --prune asha --seed 0 --trials 20 --maximize acc --storage none --wait", cell)
+    pruned = [t for t in study.trials if t.state is hw.TrialState.PRUNED]
+    assert len(pruned) >= 8 and {t.reports[-1].step for t in pruned} <= {1, 3, 9}
+    best_x = min((t.params["x"] for t in study.trials), key=lambda x: abs(x - 0.7))
+    assert study.best_params["x"] == best_x
+    assert f"20 trials ({20 - len(pruned)} complete, {len(pruned)} pruned)" in capsys.readouterr().out
+
+
 def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     tune(ip, f"{QUICK} --name summ --maximize acc")
@@ -188,6 +200,8 @@ def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
     ("--parallel -1", CELL, "--parallel"),
     ("--timeout 0", CELL, "--timeout: must be a positive float"),
     ("--algo sa", CELL, "invalid choice: 'sa'"),
+    ("--prune median", CELL, "invalid choice: 'median'"),
+    ("--algo hyperband --prune asha", CELL, "pruner='asha' does not combine with algo='hyperband'"),
     ("--gpus many", CELL, "--gpus must be auto, none or GPU indices"),
     ("--per-gpu 0", CELL, "--per-gpu must be a positive int or auto, but got '0'"),
     ("--executor mpi", CELL, "--executor must be thread, process or dask://host:port, but got 'mpi'"),
@@ -220,7 +234,8 @@ def test_conflicting_stored_direction_is_a_usage_error(ip: InteractiveShell) -> 
 
 def test_help_shows_the_options_and_line_commands(ip: InteractiveShell) -> None:
     doc = ip.find_cell_magic("hptune").__doc__
-    for option in ("--algo", "--trials", "--maximize", "--wait", "--edit", "-o VAR", "%hptune list", "stop NAME"):
+    for option in ("--algo", "--prune", "--trials", "--maximize", "--wait", "--edit", "-o VAR", "%hptune list",
+                   "stop NAME"):
         assert option in doc
 
 

@@ -1,0 +1,192 @@
+"""Stopping early at equal compute: Hyperband (restart, resume), ASHA pruning, plain search.
+
+The synthetic multi-fidelity problem of ``hyperband_sampler.py``: a trial's value after b of 27
+budget units is the benchmark function (benchmarks/functions.py) plus Gaussian noise of sd
+``0.5 / sqrt(b)``, drawn afresh for every report. Every method gets the compute of two Hyperband
+iterations (846 units, eta 3), counted in completion order, one trial at a time:
+
+* random / tpe: 31 trials at the full budget (846 // 27), no stopping;
+* hyperband / bohb (``Hyperband(sampler="random" | "tpe", mode="sync")``): *restart* costs each
+  trial its budget; *resume* (``trial.checkpoint_dir``) costs a promoted config only the new units;
+* asha + random / asha + tpe (``pruner="asha"``): every trial reports after each unit and is
+  stopped at rungs 1, 3 and 9; it costs the units it reported.
+
+Score: noise-free simple regret of the best config among the trials that reached the full
+budget, median over seeds.
+
+    .venv/bin/python benchmarks/pruning_synthetic.py --write        # seeds 0-49, RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from functions import PROBLEMS, Problem
+from results_md import provenance, table, write_section
+
+import hpwidgets as hw
+import hpwidgets.space as hs
+from hpwidgets.algorithms import make_algorithm
+from hpwidgets.algorithms.hyperband import Hyperband
+from hpwidgets.algorithms.pruners import ASHAPruner
+from hpwidgets.events import TrialReported
+from hpwidgets.space import _plain
+from hpwidgets.trial import FrozenTrial, Report, TrialState
+
+TITLE = "Stopping early at equal compute (synthetic)"
+TOP, NOISE, COMPUTE = 27, 0.5, 846
+METHODS = ("random", "tpe", "hyperband restart", "hyperband resume", "bohb restart", "bohb resume",
+           "asha + random", "asha + tpe", "asha + random, 4 workers", "asha + tpe, 4 workers")
+
+
+def noisy(problem: Problem, params: dict[str, Any], budget: int, rng: np.random.Generator) -> float:
+    return problem.fn({k: v for k, v in params.items() if k != "b"}) + rng.normal(0.0, NOISE / math.sqrt(budget))
+
+
+def plain(problem: Problem, algo: str, seed: int) -> float:
+    """``COMPUTE // TOP`` full-budget trials, no stopping."""
+    rng = np.random.default_rng(seed)
+    study = hw.tune(lambda p: noisy(problem, p, TOP, rng), problem.space, algo=algo, trials=COMPUTE // TOP,
+                    seed=seed, storage=None, progress=False)
+    return min(problem.regret(problem.fn(t.params)) for t in study.trials)
+
+
+def hyperband(problem: Problem, sampler: str, seed: int, resume: bool) -> float:
+    """Hyperband by ask/tell until ``COMPUTE`` units are spent (restart or resume accounting)."""
+    space = hs.SearchSpace({**problem.space.searched(), "b": hs.budget(1, TOP)})
+    hb, rng = Hyperband(sampler=sampler, mode="sync"), np.random.default_rng(seed)
+    hb.setup(space, seed=seed)
+    trained: dict[tuple, int] = {}  # config -> units already trained (resume)
+    spent, best, number = 0, math.inf, 0
+    while spent < COMPUTE:
+        params = hb.ask()
+        key = tuple(sorted((k, v) for k, v in params.items() if k != "b"))
+        spent += params["b"] - (trained.get(key, 0) if resume else 0)
+        trained[key] = params["b"]
+        hb.tell(FrozenTrial(number, TrialState.COMPLETE, params, value=noisy(problem, params, params["b"], rng)))
+        number += 1
+        if params["b"] == TOP and spent <= COMPUTE:
+            best = min(best, problem.regret(problem.fn(params)))
+    return best
+
+
+def pruned(problem: Problem, algo: str, seed: int) -> float:
+    """A study with ``pruner="asha"`` stopped at the report that spends ``COMPUTE`` units."""
+    rng = np.random.default_rng(seed)
+
+    def curve(params: dict[str, Any], trial: hw.Trial) -> float:
+        for step in range(1, TOP + 1):
+            trial.report(step, loss=noisy(problem, params, step, rng))
+        return trial.reports[-1].metrics["loss"]
+
+    study = hw.Study(None, problem.space, algo, seed=seed, storage=None, pruner="asha")
+    reports = 0
+
+    def count(event: Any) -> None:
+        nonlocal reports
+        reports += isinstance(event, TrialReported)
+        if reports >= COMPUTE:
+            study.stop()
+    study.subscribe(count)
+    study.optimize(curve, trials=100_000, progress=False)
+    full = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    return min((problem.regret(problem.fn(t.params)) for t in full), default=math.inf)
+
+
+def pruned_workers(problem: Problem, algo: str, seed: int, workers: int) -> float:
+    """``pruned`` with ``workers`` simulated workers in lock step (every trial reports one unit
+    per time step; each worker in turn reports, is pruned or finishes, and asks anew), driving the
+    same algorithm and pruner classes as a Study does. With one worker it is ``pruned`` exactly."""
+    algorithm, pruner = make_algorithm(algo), ASHAPruner()
+    algorithm.setup(problem.space, seed=seed, parallel=workers)
+    pruner.setup(problem.space)
+    rng, spent, number = np.random.default_rng(seed), 0, 0
+    running: list[tuple[int, dict[str, Any], list[Report]]] = []
+    best = math.inf
+    while True:
+        while len(running) < workers:
+            running.append((number, {k: _plain(v) for k, v in algorithm.ask().items()}, []))
+            number += 1
+        for slot, (n, params, reports) in enumerate(running):
+            reports.append(Report(len(reports) + 1, {"loss": noisy(problem, params, len(reports) + 1, rng)}))
+            spent += 1
+            stop = pruner.should_prune(n, reports[-1].step, reports[-1].metrics["loss"])
+            if spent >= COMPUTE or stop or len(reports) == TOP:
+                done = len(reports) == TOP and not stop and spent <= COMPUTE
+                state = TrialState.COMPLETE if done else TrialState.PRUNED
+                trial = FrozenTrial(n, state, params, value=reports[-1].metrics["loss"] if done else None,
+                                    reports=tuple(reports))
+                algorithm.tell(trial)
+                pruner.tell(trial)
+                running[slot] = (-1, {}, [])  # refilled after this time step
+                best = min(best, problem.regret(problem.fn(params))) if done else best
+            if spent >= COMPUTE:
+                return best
+        running = [r for r in running if r[0] >= 0]
+
+
+RUNNERS: dict[str, Callable[[Problem, int], float]] = {
+    "random": lambda p, s: plain(p, "random", s),
+    "tpe": lambda p, s: plain(p, "tpe", s),
+    "hyperband restart": lambda p, s: hyperband(p, "random", s, resume=False),
+    "hyperband resume": lambda p, s: hyperband(p, "random", s, resume=True),
+    "bohb restart": lambda p, s: hyperband(p, "tpe", s, resume=False),
+    "bohb resume": lambda p, s: hyperband(p, "tpe", s, resume=True),
+    "asha + random": lambda p, s: pruned(p, "random", s),
+    "asha + tpe": lambda p, s: pruned(p, "tpe", s),
+    "asha + random, 4 workers": lambda p, s: pruned_workers(p, "random", s, 4),
+    "asha + tpe, 4 workers": lambda p, s: pruned_workers(p, "tpe", s, 4),
+}
+
+
+def worker_ratios(medians: dict[str, list[float]], problems: list[str]) -> str:
+    """The 4-worker rows against one worker, per problem (issue 7's parallel bar is 1.5x)."""
+    parts = []
+    for sampler in ("random", "tpe"):
+        ratios = [par / seq for par, seq in zip(medians[f"asha + {sampler}, 4 workers"],
+                                                medians[f"asha + {sampler}"], strict=True)]
+        parts.append(f"asha + {sampler} " + " / ".join(f"{r:.2f}x" for r in ratios))
+    return (f"4 simulated workers (lock step, one unit per time step; with one worker the simulation equals the "
+            f"Study run exactly) against one trial at a time, {' / '.join(problems)}: {'; '.join(parts)}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="0:50", metavar="START:STOP")
+    parser.add_argument("--problems", default="branin,hartmann6,mixed5")
+    parser.add_argument("--write", action="store_true", help="rewrite this section of RESULTS.md")
+    args = parser.parse_args()
+    start, stop = (int(x) for x in args.seeds.split(":"))
+    problems = args.problems.split(",")
+    medians: dict[str, list[float]] = {}
+    for method in METHODS:
+        medians[method] = []
+        for name in problems:
+            medians[method].append(statistics.median(RUNNERS[method](PROBLEMS[name], s) for s in range(start, stop)))
+            print(f"# {method} {name} {medians[method][-1]:.3g}", file=sys.stderr, flush=True)
+    rows = [[method, *(f"{m:.3g}" for m in values)] for method, values in medians.items()]
+    body = "\n\n".join([
+        provenance(),
+        f"Median over seeds {start}-{stop - 1} of the noise-free regret of the best full-budget config once "
+        f"{COMPUTE} budget units are spent (two Hyperband iterations at budget 1-{TOP}, eta 3), trials one at a "
+        f"time; every report carries Gaussian noise of sd {NOISE}/sqrt(budget). See the script's docstring for "
+        "each method's accounting.",
+        table(["method", *problems], rows),
+        worker_ratios(medians, problems),
+    ])
+    print(body)
+    if args.write:
+        write_section(TITLE, body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Pruners: stop a trial early from what it reports (``trial.report``), whatever suggested it.
+
+The algorithm picks configs; a pruner only answers, after each report, "stop this trial now?".
+``ASHAPruner`` is asynchronous successive halving (Li et al., 2020) in its stopping form: every
+trial trains towards the full budget and is stopped at a rung (steps ``min_step * eta**k``)
+unless its value there is among the best ``1/eta`` of the values trials have reported at that
+rung so far, itself included. Nothing restarts, so unlike ``algo="hyperband"`` (which asks a
+promoted config again with a larger budget) a surviving trial needs no checkpoint; the price is
+that an early trial is judged against few rivals. With ``algo="tpe"`` it is close to BOHB.
+
+Contract, like the algorithms': ``setup`` once, ``should_prune(trial_number, step, loss)`` for
+every report (loss: the value minimised, so negated when maximising), ``tell`` every finished
+trial, resumed ones included, so a resumed study judges new trials against the stored ones.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+from ..space import SearchSpace
+from ..trial import FrozenTrial, TrialState, target_value
+
+PRUNERS = ("none", "asha")
+
+
+class Pruner(ABC):
+    """Decides, from reports alone, whether a running trial should stop."""
+
+    name = "pruner"
+
+    def setup(self, space: SearchSpace, *, maximize: bool = False, target: str | None = None) -> None:
+        self.space, self.maximize, self.target = space, maximize, target
+
+    def set_space(self, space: SearchSpace) -> None:
+        """An edited space (the panel's sliders); the reports so far still count."""
+        self.space = space
+
+    def tell(self, trial: FrozenTrial) -> None:
+        """A finished trial (any state): replay its reports into what later trials are judged by."""
+        for report in trial.reports:
+            value = target_value(report.metrics, self.target)
+            if value is not None:
+                self.record(trial.number, report.step, -value if self.maximize else value)
+
+    def record(self, trial_number: int, step: int, loss: float) -> None:  # noqa: B027 - optional
+        """Remember a report without deciding anything (``tell``'s replay)."""
+
+    @abstractmethod
+    def should_prune(self, trial_number: int, step: int, loss: float) -> bool:
+        """Record the report, then True to stop the trial."""
+
+
+class ASHAPruner(Pruner):
+    """Stop a trial at a rung unless it is in the best ``1/eta`` there (rounded up).
+
+    ``min_step``: the first rung's step; rungs follow at ``min_step * eta**k``. ``max_step``:
+    no rung at or past it (a trial there is done; stopping it would only lose its result). By
+    default the space's ``hp.budget`` maximum, else the last step of the first trial to complete
+    (the first trial is alone at every rung, so it always completes when run one at a time).
+    """
+
+    name = "asha"
+
+    def __init__(self, min_step: int = 1, eta: int = 3, max_step: int | None = None) -> None:
+        for label, value, least in (("min_step", min_step, 1), ("eta", eta, 2)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`{label} >= {least}` must hold (an int), but got {label}={value!r}")
+        if max_step is not None and (isinstance(max_step, bool) or not isinstance(max_step, int)):
+            raise ValueError(f"`max_step` must be an int or None, but got max_step={max_step!r}")
+        self.min_step, self.eta, self.max_step = min_step, eta, max_step
+        self._rungs: list[dict[int, float]] = []  # rung -> {trial number: loss on reaching it}
+        self._reached: dict[int, int] = {}  # trial number -> rungs it has reached
+
+    def setup(self, space: SearchSpace, *, maximize: bool = False, target: str | None = None) -> None:
+        super().setup(space, maximize=maximize, target=target)
+        self._last_step = self._budget_top(space)
+        self._rungs, self._reached = [], {}
+
+    def set_space(self, space: SearchSpace) -> None:
+        super().set_space(space)  # a narrowed budget moves the last rung down with it
+        self._last_step = self._budget_top(space) or self._last_step
+
+    def _budget_top(self, space: SearchSpace) -> int | None:
+        budget = space.get(space.budget_name or "")
+        return self.max_step if self.max_step is not None else getattr(budget, "high", None)
+
+    def tell(self, trial: FrozenTrial) -> None:
+        if self._last_step is None and trial.state is TrialState.COMPLETE and trial.reports:
+            self._last_step = max(report.step for report in trial.reports)
+        super().tell(trial)
+
+    def rung_steps(self) -> list[int]:
+        """The rung steps reached so far (plain data for charts and tests)."""
+        return [self._rung_step(k) for k in range(len(self._rungs))]
+
+    def rung_values(self, rung: int) -> dict[int, float]:
+        """{trial number: loss} recorded at ``rung``."""
+        return dict(self._rungs[rung]) if rung < len(self._rungs) else {}
+
+    def record(self, trial_number: int, step: int, loss: float) -> None:
+        self._record(trial_number, step, loss)
+
+    def should_prune(self, trial_number: int, step: int, loss: float) -> bool:
+        rung = self._record(trial_number, step, loss)
+        return rung is not None and not self._survives(rung, trial_number)
+
+    def _rung_step(self, k: int) -> int:
+        return self.min_step * self.eta ** k
+
+    def _has_rung(self, k: int) -> bool:
+        return self._last_step is None or self._rung_step(k) < self._last_step
+
+    def _record(self, trial_number: int, step: int, loss: float) -> int | None:
+        """Enter the report at every rung it newly reaches; the highest such rung, or None.
+
+        A trial that skips rungs (reports every 5 epochs) enters the same value at each."""
+        loss = loss if math.isfinite(loss) else math.inf  # a diverged run ranks last
+        k = self._reached.get(trial_number, 0)
+        newest = None
+        while self._has_rung(k) and self._rung_step(k) <= step:
+            if k == len(self._rungs):
+                self._rungs.append({})
+            self._rungs[k][trial_number] = loss
+            newest, k = k, k + 1
+        self._reached[trial_number] = k
+        return newest
+
+    def _survives(self, rung: int, trial_number: int) -> bool:
+        losses = sorted(self._rungs[rung].values())
+        keep = math.ceil(len(losses) / self.eta)  # the first trial at a rung always goes on
+        return self._rungs[rung][trial_number] <= losses[keep - 1]
+
+
+def make_pruner(pruner: str | Pruner | None, algorithm_name: str) -> Pruner | None:
+    """A pruner from a name (``"asha"``, ``"none"``) or the object; refused beside Hyperband."""
+    if pruner is None or pruner == "none":
+        return None
+    if isinstance(pruner, str):
+        if pruner != "asha":
+            raise ValueError(f"unknown pruner {pruner!r}; expected one of {list(PRUNERS)} or a Pruner object")
+        pruner = ASHAPruner()
+    if not isinstance(pruner, Pruner):
+        raise ValueError(f"`pruner` must be a name in {list(PRUNERS)} or a Pruner, but got {pruner!r}")
+    if algorithm_name == "hyperband":
+        raise ValueError(f"pruner={pruner.name!r} does not combine with algo='hyperband', which already stops "
+                         f"configs at its rungs (by budget); use the pruner with random, tpe or gp")
+    return pruner

@@ -1,0 +1,180 @@
+"""ASHAPruner: the rung rule on its own, then inside studies (threads, processes, resume)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+import hpwidgets as hw
+from hpwidgets.algorithms.pruners import ASHAPruner, make_pruner
+from hpwidgets.trial import Report
+
+EPOCHS = 27
+
+
+def asha(space: dict | None = None, **options: int) -> ASHAPruner:
+    pruner = ASHAPruner(**options)
+    pruner.setup(hw.SearchSpace.coerce(space or {"x": hw.uniform(0, 1)}))
+    return pruner
+
+
+def curve(params: dict, trial: hw.Trial) -> float:
+    """A learning curve whose level is set by x (best at x = 0.3) and which improves per epoch,
+    so a config's rank is the same at every step: pruning must keep the better configs."""
+    gap = (params["x"] - 0.3) ** 2
+    for epoch in range(1, EPOCHS + 1):
+        trial.report(epoch, loss=gap + 1.0 / epoch)
+    return gap + 1.0 / EPOCHS
+
+
+def test_a_trial_goes_on_only_in_the_best_third_of_its_rung() -> None:
+    pruner = asha()
+    assert not pruner.should_prune(0, 1, 0.5)  # alone at the rung: nothing to compare with
+    assert pruner.should_prune(1, 1, 0.6)  # 2 at the rung, keep ceil(2/3) = 1: the better one only
+    assert not pruner.should_prune(2, 1, 0.4)  # the new best goes on
+    assert not pruner.should_prune(3, 1, 0.45)  # 4 at the rung, keep ceil(4/3) = 2: 0.4 and 0.45
+    assert pruner.rung_values(0) == {0: 0.5, 1: 0.6, 2: 0.4, 3: 0.45}
+
+
+def test_reports_between_rungs_are_never_judged() -> None:
+    pruner = asha()
+    pruner.should_prune(0, 1, 0.1)
+    assert pruner.should_prune(1, 1, 0.9)
+    pruner = asha()
+    pruner.should_prune(0, 1, 0.1)
+    assert not pruner.should_prune(1, 0, 0.9)  # step 0: before the first rung
+    assert not pruner.should_prune(0, 2, 0.1) and not pruner.should_prune(0, 2, 0.1)  # no rung at 2
+    assert pruner.should_prune(1, 1, 0.9)  # only now does trial 1 reach rung 0
+    assert pruner.rung_steps() == [1]
+
+
+def test_a_trial_that_skips_rungs_enters_each_and_is_judged_at_the_highest() -> None:
+    pruner = asha()
+    for step in (1, 3, 9):
+        pruner.should_prune(0, step, 0.2)
+    assert not pruner.should_prune(1, 10, 0.1)  # from rung 0 straight past 1 and 2, best at each
+    assert pruner.rung_steps() == [1, 3, 9]
+    assert [pruner.rung_values(k)[1] for k in range(3)] == [0.1, 0.1, 0.1]
+
+
+def test_rungs_stop_below_the_budget_maximum_or_max_step() -> None:
+    pruner = asha({"x": hw.uniform(0, 1), "epochs": hw.budget(1, 27)})
+    for step in range(1, 28):
+        pruner.should_prune(0, step, 1.0)
+    assert pruner.rung_steps() == [1, 3, 9]  # a trial at step 27 has finished: no rung there
+    pruner = asha(min_step=2, eta=2, max_step=16)
+    for step in range(1, 40):
+        pruner.should_prune(0, step, 1.0)
+    assert pruner.rung_steps() == [2, 4, 8]
+
+
+def test_a_narrowed_budget_moves_the_last_rung_down() -> None:
+    study = hw.Study(space={"x": hw.uniform(0, 1), "epochs": hw.budget(1, 27)}, algo="random", pruner="asha")
+    study.set_space({"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)})  # a slider edit
+    for step in range(1, 10):
+        study.pruner.should_prune(0, step, 0.1)
+    assert study.pruner.rung_steps() == [1, 3]  # no rung at 9: a trial there has finished
+
+
+def test_a_diverged_report_ranks_last() -> None:
+    pruner = asha()
+    pruner.should_prune(0, 1, 5.0)
+    assert pruner.should_prune(1, 1, math.nan)
+    assert pruner.rung_values(0)[1] == math.inf
+
+
+def test_told_trials_are_replayed_in_the_study_direction_and_target() -> None:
+    pruner = ASHAPruner()
+    pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}), maximize=True, target="accuracy")
+    reports = (Report(1, {"loss": 0.1, "accuracy": 0.9}), Report(3, {"loss": 0.05, "accuracy": 0.95}))
+    pruner.tell(hw.FrozenTrial(0, hw.TrialState.PRUNED, {"x": 0.5}, reports=reports))
+    assert pruner.rung_values(0) == {0: -0.9} and pruner.rung_values(1) == {0: -0.95}
+    assert pruner.should_prune(1, 1, -0.5)  # accuracy 0.5 against 0.9
+    assert not pruner.should_prune(2, 1, -0.99)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"eta": 1}, r"`eta >= 2` must hold \(an int\), but got eta=1"),
+    ({"min_step": 0}, "but got min_step=0"),
+    ({"min_step": 1.5}, "but got min_step=1.5"),
+    ({"max_step": "27"}, "but got max_step='27'"),
+])
+def test_bad_options_are_named(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ASHAPruner(**options)
+
+
+def test_make_pruner_names_a_bad_choice_and_refuses_hyperband() -> None:
+    assert make_pruner(None, "tpe") is None and make_pruner("none", "tpe") is None
+    assert isinstance(make_pruner("asha", "gp"), ASHAPruner)
+    with pytest.raises(ValueError, match="unknown pruner 'median'"):
+        make_pruner("median", "tpe")
+    with pytest.raises(ValueError, match="but got 3"):
+        make_pruner(3, "tpe")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not combine with algo='hyperband'"):
+        hw.Study(space={"x": hw.uniform(0, 1)}, algo="hyperband", pruner="asha")
+    study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", pruner="asha")
+    with pytest.raises(ValueError, match="does not combine"):
+        study.set_algorithm("hyperband")
+    study.set_algorithm("tpe")
+    assert study.algorithm.name == "tpe" and study.pruner is not None
+
+
+@pytest.mark.parametrize("algo", ["random", "tpe", "gp"])
+def test_a_pruned_study_keeps_the_best_config_and_trains_far_less(algo: str) -> None:
+    study = hw.tune(curve, {"x": hw.uniform(0, 1)}, algo=algo, trials=30, seed=3, storage=None,
+                    progress=False, pruner="asha")
+    trials = study.trials
+    pruned = [t for t in trials if t.state is hw.TrialState.PRUNED]
+    epochs = sum(len(t.reports) for t in trials)
+    assert len(pruned) >= 10 and epochs < 0.5 * 30 * EPOCHS
+    assert all(t.reports[-1].step in (1, 3, 9) for t in pruned)  # stopped at rungs only
+    gap = {t.number: (t.params["x"] - 0.3) ** 2 for t in trials}
+    assert study.best_trial.number == min(gap, key=gap.get)  # the best config trained to the end
+    plain = hw.tune(curve, {"x": hw.uniform(0, 1)}, algo=algo, trials=30, seed=3, storage=None, progress=False)
+    assert all(t.state is hw.TrialState.COMPLETE for t in plain.trials)
+
+
+def test_maximize_prunes_the_low_values() -> None:
+    def accuracy(params: dict, trial: hw.Trial) -> dict:
+        for epoch in range(1, 10):
+            trial.report(epoch, accuracy=params["x"] * (1 - 1 / (epoch + 1)))
+        return {"accuracy": params["x"]}
+    study = hw.tune(accuracy, {"x": hw.uniform(0, 1)}, algo="random", trials=20, seed=0, storage=None,
+                    progress=False, pruner="asha", maximize="accuracy")
+    by_state = {state: [t.params["x"] for t in study.trials if t.state is state] for state in hw.TrialState}
+    assert study.best_params["x"] == max(t.params["x"] for t in study.trials)  # minimising would stop it
+    assert len(by_state[hw.TrialState.PRUNED]) >= 5
+    assert min(by_state[hw.TrialState.PRUNED]) < min(by_state[hw.TrialState.COMPLETE])
+
+
+def test_a_resumed_study_judges_new_trials_against_the_stored_ones(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    hw.tune(curve, {"x": hw.uniform(0, 1)}, algo="random", trials=12, seed=0, name="s", storage=db,
+            progress=False, pruner="asha")
+    study = hw.Study("s", algo="random", storage=db, pruner="asha", minimize=True)
+    assert len(study.pruner.rung_values(0)) == 12  # replayed from the stored reports
+    study.set_space({"x": hw.uniform(0.99, 1.0)})  # every new config is worse than all stored ones
+    study.optimize(curve, trials=14, progress=False)
+    new = [t for t in study.trials if t.number >= 12]
+    assert [t.state for t in new] == [hw.TrialState.PRUNED] * 2
+    assert all(t.reports[-1].step == 1 for t in new)
+
+
+def slow_curve(params: dict, trial: hw.Trial) -> float:
+    """``curve`` at 20 ms an epoch, so reports reach the study while the trial still runs."""
+    gap = (params["x"] - 0.3) ** 2
+    for epoch in range(1, EPOCHS + 1):
+        time.sleep(0.02)
+        trial.report(epoch, loss=gap + 1.0 / epoch)
+    return gap + 1.0 / EPOCHS
+
+
+def test_processes_prune_from_live_reports() -> None:
+    study = hw.tune(slow_curve, {"x": hw.uniform(0, 1)}, algo="random", trials=12, seed=1, storage=None,
+                    progress=False, pruner="asha", parallel=2, executor="processes")
+    pruned = [t for t in study.trials if t.state is hw.TrialState.PRUNED]
+    assert pruned and all(len(t.reports) < EPOCHS for t in pruned)
