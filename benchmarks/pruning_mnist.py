@@ -101,6 +101,23 @@ def summary_row(reference: dict[str, Any], pruned: dict[str, dict[str, Any]], to
     return row
 
 
+def tally(references: list[dict], results: list[dict]) -> list[str]:
+    """Per pruned search: in how many repetitions it reached A on at most 1/3 of random's epochs."""
+    out = []
+    for name, label in (("asha", "ASHA + random"), ("asha-tpe", "ASHA + TPE")):
+        ratios = []
+        for ref in references:
+            rand_epochs = sum(r["budget"] for r in ref["records"])
+            recs = next(r["records"] for r in results if r["algo"] == name and r["rep"] == ref["rep"])
+            reach = hbm.epochs_to_reach(recs, hbm.best(ref["records"])["accuracy"], "trained")
+            ratios.append(None if reach is None else reach / rand_epochs)
+        met = sum(1 for x in ratios if x is not None and x <= 1 / 3)
+        shown = ", ".join("never" if x is None else f"{x:.3f}" for x in ratios)
+        out.append(f"- {label}: reached A on ≤ 1/3 of random's epochs in {met}/{len(ratios)} repetitions "
+                   f"(ratios {shown}).")
+    return out
+
+
 def render(references: list[dict], results: list[dict], args: argparse.Namespace, wall: float) -> str:
     header = ["rep", "A (random's best)", "random epochs"]
     for label in ("ASHA + random", "ASHA + TPE"):
@@ -108,12 +125,15 @@ def render(references: list[dict], results: list[dict], args: argparse.Namespace
                    "best val (trials, pruned)"]
     rows = [summary_row(ref, {r["algo"]: r for r in results if r["rep"] == ref["rep"]}, 0.001)
             for ref in references]
-    source = f"read from `{args.reference}`" if args.reference else "run here"
+    source = (f"read from `{args.reference}` (written by `hyperband_mnist.py --json`: the random-search studies "
+              f"of the \"{hbm.TITLE}\" section)") if args.reference else "run here"
+    reused = f"; {args.reused} pruned studies reused from `{args.json}`" if args.reused else ""
     times = "; ".join(f"{r['algo']} r{r['rep']} {r['wall_s']:.0f} s" for r in results)
     return "\n".join([
         __doc__.split("\n\n")[1].replace("\n", " "), "", provenance() + "  ",
-        f"Random search {source}. Wall time: {wall / 60:.1f} min ({args.workers} studies at a time, each one "
-        f"trial at a time, 1 torch thread). Study wall times: {times}.", "", table(header, rows)])
+        f"Random search {source}. Wall time of this invocation: {wall / 60:.1f} min{reused} ({args.workers} "
+        "studies at a time, each one trial at a time, 1 torch thread, under `nice -n 5` on a machine shared with "
+        f"other work). Study wall times: {times}.", "", table(header, rows), "", *tally(references, results)])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -124,6 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reference", type=Path, help="hyperband_mnist.py --json output holding random search")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", type=Path, help="also write every pruned study's trials here")
+    p.add_argument("--resume", action="store_true", help="keep the pruned studies already in --json; run the rest")
     p.add_argument("--quick", action="store_true", help="tiny synthetic data, R=9, 1 rep; prints, writes nothing")
     args = p.parse_args(argv)
     args.max_budget = 9 if args.quick else 27
@@ -144,8 +165,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         references = reference_runs(args, plan, pool)
         jobs = [(name, ref["rep"], ref["seed"], args.max_budget, sum(r["budget"] for r in ref["records"]))
                 for ref in references for name in PRUNED]
-        results = []
-        for result in pool.map(run_pruned, jobs):
+        results = json.loads(args.json.read_text()) if args.resume and args.json and args.json.exists() else []
+        args.reused = len(results)
+        have = {(r["algo"], r["rep"], r["seed"]) for r in results}
+        for result in pool.map(run_pruned, [job for job in jobs if job[:3] not in have]):
             results.append(result)
             print(f"done: {result['algo']} r{result['rep']} in {result['wall_s']:.0f} s", flush=True)
             if args.json:
