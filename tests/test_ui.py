@@ -215,6 +215,19 @@ def test_a_panel_attached_to_a_finished_study_shows_its_trials(sent, panels):
     assert "7/7 trials" in panel._view.controls.line.value
 
 
+def test_the_progress_line_counts_pruned_trials(sent, panels):
+    def curve(params, trial):
+        for step in range(1, 10):
+            trial.report(step, loss=params["x"] + 1 / step)
+        return params["x"]
+    study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=0, pruner="asha")
+    panel = make_panel(panels, study)
+    study.optimize(curve, trials=12, progress=False)
+    panel.flush()
+    pruned = sum(t.state is TrialState.PRUNED for t in study.trials)
+    assert pruned >= 4 and f"12/12 trials · {pruned} pruned" in panel._view.controls.line.value
+
+
 def test_a_trial_seen_both_in_study_trials_and_as_an_event_counts_once(sent, panels):
     study = random_study()
     study.optimize(lambda p: p["x"], trials=3, progress=False)

@@ -34,6 +34,7 @@ class RunStats:
     maximize: bool = False
     done: int = 0
     failed: int = 0
+    pruned: int = 0  # stopped early: by a pruner, or a reporting trial when Stop was clicked
     running: set[int] = field(default_factory=set)
     best: FrozenTrial | None = None
     top: list[FrozenTrial] = field(default_factory=list)
@@ -54,6 +55,7 @@ class RunStats:
         self.done += 1
         self.session_done += live
         self.recent.append(trial)
+        self.pruned += trial.state is TrialState.PRUNED
         if trial.state is TrialState.FAIL:
             self.failed += 1
             self.failures.append(trial)
@@ -79,6 +81,8 @@ def progress_text(stats: RunStats, total: int, status: str, now: float | None = 
     parts = [status, f"{stats.done}/{max(total, stats.done)} trials"]
     if stats.running:
         parts.append(f"{len(stats.running)} running")
+    if stats.pruned:
+        parts.append(f"{stats.pruned} pruned")
     if stats.failed:
         parts.append(f"{stats.failed} failed")
     eta = stats.eta(total, now) if status == "running" else None
