@@ -47,6 +47,10 @@ def notebook() -> object:
         "%%hptune --edit --trials 3 --algo random --maximize acc --name edited -o edited\n"
         "x = hp.uniform(0, 1)\nacc = objective(x)",
         "print(len(edited.trials))",
+        "%%hptune --trials 12 --algo tpe --prune asha --seed 0 --maximize acc --name pruned -o pruned\n"
+        "x = hp.uniform(0, 1)\nfor epoch in range(1, 10):\n    acc = objective(x) - 1 / epoch\n"
+        "    hp.report(step=epoch, acc=acc)",
+        "print(len(pruned.trials), sum(t.state.value == 'PRUNED' for t in pruned.trials))",
     ]
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
 
@@ -78,3 +82,5 @@ def test_headless_notebook_holds_the_finished_study(tmp_path: Path, kernel_env: 
     assert (name, trials) == ("nb", "5") and float(stored_best) == pytest.approx(float(best), rel=1e-5)
     assert (tmp_path / "hptune.db").exists()
     assert text_of(saved.cells[6]).strip() == "3"  # --edit with nobody to click Start runs as declared
+    n_trials, n_pruned = map(int, text_of(saved.cells[8]).split())
+    assert n_trials == 12 and n_pruned >= 4  # the ASHA pruner stopped trials from their reports
