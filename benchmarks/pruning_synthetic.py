@@ -5,10 +5,10 @@ budget units is the benchmark function (benchmarks/functions.py) plus Gaussian n
 ``0.5 / sqrt(b)``, drawn afresh for every report. Every method gets the compute of two Hyperband
 iterations (846 units, eta 3), counted in completion order, one trial at a time:
 
-* random / tpe: 31 trials at the full budget (846 // 27), no stopping;
+* random / tpe / gp: 31 trials at the full budget (846 // 27), no stopping;
 * hyperband / bohb (``Hyperband(sampler="random" | "tpe", mode="sync")``): *restart* costs each
   trial its budget; *resume* (``trial.checkpoint_dir``) costs a promoted config only the new units;
-* asha + random / asha + tpe (``pruner="asha"``): every trial reports after each unit and is
+* asha + random / tpe / gp (``pruner="asha"``): every trial reports after each unit and is
   stopped at rungs 1, 3 and 9; it costs the units it reported.
 
 Score: noise-free simple regret of the best config among the trials that reached the full
@@ -44,8 +44,8 @@ from hpwidgets.trial import FrozenTrial, Report, TrialState
 
 TITLE = "Stopping early at equal compute (synthetic)"
 TOP, NOISE, COMPUTE = 27, 0.5, 846
-METHODS = ("random", "tpe", "hyperband restart", "hyperband resume", "bohb restart", "bohb resume",
-           "asha + random", "asha + tpe", "asha + random, 4 workers", "asha + tpe, 4 workers")
+METHODS = ("random", "tpe", "gp", "hyperband restart", "hyperband resume", "bohb restart", "bohb resume",
+           "asha + random", "asha + tpe", "asha + gp", "asha + random, 4 workers", "asha + tpe, 4 workers")
 
 
 def noisy(problem: Problem, params: dict[str, Any], budget: int, rng: np.random.Generator) -> float:
@@ -137,12 +137,14 @@ def pruned_workers(problem: Problem, algo: str, seed: int, workers: int) -> floa
 RUNNERS: dict[str, Callable[[Problem, int], float]] = {
     "random": lambda p, s: plain(p, "random", s),
     "tpe": lambda p, s: plain(p, "tpe", s),
+    "gp": lambda p, s: plain(p, "gp", s),
     "hyperband restart": lambda p, s: hyperband(p, "random", s, resume=False),
     "hyperband resume": lambda p, s: hyperband(p, "random", s, resume=True),
     "bohb restart": lambda p, s: hyperband(p, "tpe", s, resume=False),
     "bohb resume": lambda p, s: hyperband(p, "tpe", s, resume=True),
     "asha + random": lambda p, s: pruned(p, "random", s),
     "asha + tpe": lambda p, s: pruned(p, "tpe", s),
+    "asha + gp": lambda p, s: pruned(p, "gp", s),
     "asha + random, 4 workers": lambda p, s: pruned_workers(p, "random", s, 4),
     "asha + tpe, 4 workers": lambda p, s: pruned_workers(p, "tpe", s, 4),
 }
