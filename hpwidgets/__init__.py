@@ -51,8 +51,9 @@ def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimens
 
 
 def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
-               algo: str | Algorithm | None = None) -> Study:
-    """Open a stored study by name, with its stored space, direction and algorithm."""
+               algo: str | Algorithm | None = None, pruner: str | Pruner | None = None) -> Study:
+    """Open a stored study by name, with its stored space, direction and algorithm; ``pruner``
+    (not stored: a choice per run) judges new trials against the stored trials' reports."""
     from .store import Store
     store = storage if isinstance(storage, Store) else Store(storage)
     record = store.get_study(name)
@@ -61,7 +62,7 @@ def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
         raise ValueError(f"no study named {name!r} in {store.path}; it has {known!r}")
     direction = {"maximize": record.target or True} if record.direction == "maximize" else \
         {"minimize": record.target or True}
-    return Study(name, record.space, algo or record.algo, storage=store, **direction)
+    return Study(name, record.space, algo or record.algo, storage=store, pruner=pruner, **direction)
 
 
 _LAZY_MODULES = ("data", "datasets", "devices", "explain")  # data helpers import torch / scikit-learn on use

@@ -155,7 +155,7 @@ def test_a_resumed_study_judges_new_trials_against_the_stored_ones(tmp_path: Pat
     db = tmp_path / "s.db"
     hw.tune(curve, {"x": hw.uniform(0, 1)}, algo="random", trials=12, seed=0, name="s", storage=db,
             progress=False, pruner="asha")
-    study = hw.Study("s", algo="random", storage=db, pruner="asha", minimize=True)
+    study = hw.load_study("s", db, pruner="asha")
     assert len(study.pruner.rung_values(0)) == 12  # replayed from the stored reports
     study.set_space({"x": hw.uniform(0.99, 1.0)})  # every new config is worse than all stored ones
     study.optimize(curve, trials=14, progress=False)
