@@ -9,7 +9,9 @@ iterations (846 units, eta 3), counted in completion order, one trial at a time:
 * hyperband / bohb (``Hyperband(sampler="random" | "tpe", mode="sync")``): *restart* costs each
   trial its budget; *resume* (``trial.checkpoint_dir``) costs a promoted config only the new units;
 * asha + random / tpe / gp (``pruner="asha"``): every trial reports after each unit and is
-  stopped at rungs 1, 3 and 9; it costs the units it reported.
+  stopped at rungs 1, 3 and 9; it costs the units it reported;
+* median + random / tpe (``pruner="median"``): the same, stopped at any unit where its best value
+  so far is worse than the median of the finished trials' values there (after 5 finished trials).
 
 Score: noise-free simple regret of the best config among the trials that reached the full
 budget, median over seeds.
@@ -45,7 +47,8 @@ from hpwidgets.trial import FrozenTrial, Report, TrialState
 TITLE = "Stopping early at equal compute (synthetic)"
 TOP, NOISE, COMPUTE = 27, 0.5, 846
 METHODS = ("random", "tpe", "gp", "hyperband restart", "hyperband resume", "bohb restart", "bohb resume",
-           "asha + random", "asha + tpe", "asha + gp", "asha + random, 4 workers", "asha + tpe, 4 workers")
+           "asha + random", "asha + tpe", "asha + gp", "median + random", "median + tpe",
+           "asha + random, 4 workers", "asha + tpe, 4 workers")
 
 
 def noisy(problem: Problem, params: dict[str, Any], budget: int, rng: np.random.Generator) -> float:
@@ -79,8 +82,8 @@ def hyperband(problem: Problem, sampler: str, seed: int, resume: bool) -> float:
     return best
 
 
-def pruned(problem: Problem, algo: str, seed: int) -> float:
-    """A study with ``pruner="asha"`` stopped at the report that spends ``COMPUTE`` units."""
+def pruned(problem: Problem, algo: str, seed: int, pruner: str = "asha") -> float:
+    """A study with ``pruner`` stopped at the report that spends ``COMPUTE`` units."""
     rng = np.random.default_rng(seed)
 
     def curve(params: dict[str, Any], trial: hw.Trial) -> float:
@@ -88,7 +91,7 @@ def pruned(problem: Problem, algo: str, seed: int) -> float:
             trial.report(step, loss=noisy(problem, params, step, rng))
         return trial.reports[-1].metrics["loss"]
 
-    study = hw.Study(None, problem.space, algo, seed=seed, storage=None, pruner="asha")
+    study = hw.Study(None, problem.space, algo, seed=seed, storage=None, pruner=pruner)
     reports = 0
 
     def count(event: Any) -> None:
@@ -145,6 +148,8 @@ RUNNERS: dict[str, Callable[[Problem, int], float]] = {
     "asha + random": lambda p, s: pruned(p, "random", s),
     "asha + tpe": lambda p, s: pruned(p, "tpe", s),
     "asha + gp": lambda p, s: pruned(p, "gp", s),
+    "median + random": lambda p, s: pruned(p, "random", s, "median"),
+    "median + tpe": lambda p, s: pruned(p, "tpe", s, "median"),
     "asha + random, 4 workers": lambda p, s: pruned_workers(p, "random", s, 4),
     "asha + tpe, 4 workers": lambda p, s: pruned_workers(p, "tpe", s, 4),
 }

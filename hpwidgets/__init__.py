@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .algorithms import ALGORITHMS, Algorithm, make_algorithm
-from .algorithms.pruners import PRUNERS, ASHAPruner, Pruner
+from .algorithms.pruners import PRUNERS, ASHAPruner, MedianPruner, Pruner
 from .events import StudyFinished, TrialFinished, TrialReported, TrialStarted
 from .space import Budget, Choice, Dimension, Float, Int, SearchSpace, budget, choice, loguniform, quniform, uniform
 from .space import integer as int
@@ -90,7 +90,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 __all__ = [
     "ALGORITHMS", "PRUNERS", "ASHAPruner", "Algorithm", "Budget", "Choice", "Dimension", "Float", "FrozenTrial",
-    "Int", "Pruner", "SearchSpace", "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned",
+    "Int", "MedianPruner", "Pruner", "SearchSpace", "Study", "StudyFinished", "Trial", "TrialFinished", "TrialPruned",
     "TrialReported", "TrialStarted", "TrialState", "budget", "choice", "data", "datasets", "explain", "int",
     "load_study", "loguniform", "make_algorithm", "quniform", "tune", "uniform",
 ]

@@ -214,7 +214,7 @@ _LINE.add_argument("--path", type=_unquote, help="where `report` writes its HTML
 class HPTuneMagics(Magics):
     @magic_arguments()
     @argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
-    @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha (default: none)")
+    @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha | median")
     @argument("--trials", type=_positive(int), default=20, help="trials in total, resumed ones included")
     @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
     @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")

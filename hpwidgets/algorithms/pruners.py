@@ -7,6 +7,8 @@ unless its value there is among the best ``1/eta`` of the values trials have rep
 rung so far, itself included. Nothing restarts, so unlike ``algo="hyperband"`` (which asks a
 promoted config again with a larger budget) a surviving trial needs no checkpoint; the price is
 that an early trial is judged against few rivals. With ``algo="tpe"`` it is close to BOHB.
+``MedianPruner`` stops a trial whose best value so far is worse than the median of the finished
+trials' values at the same step: no schedule, any reporting cadence.
 
 Contract, like the algorithms': ``setup`` once, ``should_prune(trial_number, step, loss)`` for
 every report (loss: the value minimised, so negated when maximising), ``tell`` every finished
@@ -16,12 +18,13 @@ trial, resumed ones included, so a resumed study judges new trials against the s
 from __future__ import annotations
 
 import math
+import statistics
 from abc import ABC, abstractmethod
 
 from ..space import SearchSpace
 from ..trial import FrozenTrial, TrialState, target_value
 
-PRUNERS = ("none", "asha")
+PRUNERS = ("none", "asha", "median")
 
 
 class Pruner(ABC):
@@ -132,14 +135,52 @@ class ASHAPruner(Pruner):
         return self._rungs[rung][trial_number] <= losses[keep - 1]
 
 
+class MedianPruner(Pruner):
+    """Stop a trial whose best value so far is worse than the median of what the finished trials
+    reported at the same step (the classic rule of Google Vizier's "median stopping" and Optuna's
+    default). ``n_startup_trials``: finished trials needed before anything is stopped;
+    ``n_warmup_steps``: steps below this are never judged."""
+
+    name = "median"
+
+    def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0) -> None:
+        for label, value in (("n_startup_trials", n_startup_trials), ("n_warmup_steps", n_warmup_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{label} >= 0` must hold (an int), but got {label}={value!r}")
+        self.n_startup_trials, self.n_warmup_steps = n_startup_trials, n_warmup_steps
+        self._by_step: dict[int, dict[int, float]] = {}  # step -> {finished trial: loss there}
+        self._best: dict[int, float] = {}  # running trial -> its best loss so far
+        self._finished: set[int] = set()
+
+    def setup(self, space: SearchSpace, *, maximize: bool = False, target: str | None = None) -> None:
+        super().setup(space, maximize=maximize, target=target)
+        self._by_step, self._best, self._finished = {}, {}, set()
+
+    def tell(self, trial: FrozenTrial) -> None:
+        self._finished.add(trial.number)
+        self._best.pop(trial.number, None)
+        super().tell(trial)  # its reports become what later trials are compared with
+
+    def record(self, trial_number: int, step: int, loss: float) -> None:
+        self._by_step.setdefault(step, {})[trial_number] = loss if math.isfinite(loss) else math.inf
+
+    def should_prune(self, trial_number: int, step: int, loss: float) -> bool:
+        loss = loss if math.isfinite(loss) else math.inf
+        best = self._best[trial_number] = min(self._best.get(trial_number, math.inf), loss)
+        others = [v for n, v in self._by_step.get(step, {}).items() if n != trial_number]
+        if step < self.n_warmup_steps or len(self._finished) < self.n_startup_trials or not others:
+            return False
+        return best > statistics.median(others)
+
+
 def make_pruner(pruner: str | Pruner | None, algorithm_name: str) -> Pruner | None:
-    """A pruner from a name (``"asha"``, ``"none"``) or the object; refused beside Hyperband."""
+    """A pruner from a name (``"asha"``, ``"median"``, ``"none"``) or the object; refused beside Hyperband."""
     if pruner is None or pruner == "none":
         return None
     if isinstance(pruner, str):
-        if pruner != "asha":
+        if pruner not in PRUNERS:
             raise ValueError(f"unknown pruner {pruner!r}; expected one of {list(PRUNERS)} or a Pruner object")
-        pruner = ASHAPruner()
+        pruner = ASHAPruner() if pruner == "asha" else MedianPruner()
     if not isinstance(pruner, Pruner):
         raise ValueError(f"`pruner` must be a name in {list(PRUNERS)} or a Pruner, but got {pruner!r}")
     if algorithm_name == "hyperband":

@@ -1,4 +1,4 @@
-"""ASHAPruner: the rung rule on its own, then inside studies (threads, processes, resume)."""
+"""The pruners' rules on their own, then inside studies (threads, processes, resume)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import hpwidgets as hw
-from hpwidgets.algorithms.pruners import ASHAPruner, make_pruner
+from hpwidgets.algorithms.pruners import ASHAPruner, MedianPruner, make_pruner
 from hpwidgets.trial import Report
 
 EPOCHS = 27
@@ -105,13 +105,44 @@ def test_told_trials_are_replayed_in_the_study_direction_and_target() -> None:
 def test_bad_options_are_named(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ASHAPruner(**options)
+    with pytest.raises(ValueError, match=r"`n_warmup_steps >= 0` must hold \(an int\), but got n_warmup_steps=-1"):
+        MedianPruner(n_warmup_steps=-1)
+
+
+def finished(number: int, losses: dict[int, float]) -> hw.FrozenTrial:
+    reports = tuple(Report(step, {"loss": loss}) for step, loss in losses.items())
+    return hw.FrozenTrial(number, hw.TrialState.COMPLETE, {"x": 0.5}, value=reports[-1].metrics["loss"],
+                          reports=reports)
+
+
+def test_median_stops_a_trial_whose_best_so_far_is_worse_than_the_finished_median() -> None:
+    pruner = MedianPruner(n_startup_trials=3)
+    pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
+    for number, loss in enumerate((0.2, 0.4, 0.6)):
+        assert not pruner.should_prune(20 + number, 1, 9.0)  # too few finished trials yet
+        pruner.tell(finished(number, {1: loss, 2: loss / 2}))
+    assert pruner.should_prune(10, 1, 0.5)  # median at step 1: 0.4
+    assert not pruner.should_prune(11, 1, 0.3)
+    assert not pruner.should_prune(10, 3, 9.0)  # nobody finished reported step 3
+    assert pruner.should_prune(13, 2, 0.21)  # median at step 2: 0.2
+    assert not pruner.should_prune(12, 1, 0.15) and not pruner.should_prune(12, 2, 0.9)  # its best so far: 0.15
+
+
+def test_median_waits_for_the_warm_up_steps_and_ignores_running_trials() -> None:
+    pruner = MedianPruner(n_startup_trials=1, n_warmup_steps=2)
+    pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
+    pruner.should_prune(5, 1, 0.0)  # a running trial's reports are not what others are judged by
+    pruner.tell(finished(0, {1: 0.1, 2: 0.1}))
+    assert not pruner.should_prune(1, 1, 0.9)  # step 1 < n_warmup_steps
+    assert pruner.should_prune(1, 2, 0.9)
 
 
 def test_make_pruner_names_a_bad_choice_and_refuses_hyperband() -> None:
     assert make_pruner(None, "tpe") is None and make_pruner("none", "tpe") is None
     assert isinstance(make_pruner("asha", "gp"), ASHAPruner)
-    with pytest.raises(ValueError, match="unknown pruner 'median'"):
-        make_pruner("median", "tpe")
+    assert isinstance(make_pruner("median", "random"), MedianPruner)
+    with pytest.raises(ValueError, match="unknown pruner 'percentile'"):
+        make_pruner("percentile", "tpe")
     with pytest.raises(ValueError, match="but got 3"):
         make_pruner(3, "tpe")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not combine with algo='hyperband'"):
@@ -123,40 +154,48 @@ def test_make_pruner_names_a_bad_choice_and_refuses_hyperband() -> None:
     assert study.algorithm.name == "tpe" and study.pruner is not None
 
 
+@pytest.mark.parametrize("pruner", ["asha", "median"])
 @pytest.mark.parametrize("algo", ["random", "tpe", "gp"])
-def test_a_pruned_study_keeps_the_best_config_and_trains_far_less(algo: str) -> None:
+def test_a_pruned_study_keeps_the_best_config_and_trains_less(algo: str, pruner: str) -> None:
     study = hw.tune(curve, {"x": hw.uniform(0, 1)}, algo=algo, trials=30, seed=3, storage=None,
-                    progress=False, pruner="asha")
+                    progress=False, pruner=pruner)
     trials = study.trials
     pruned = [t for t in trials if t.state is hw.TrialState.PRUNED]
-    epochs = sum(len(t.reports) for t in trials)
-    assert len(pruned) >= 10 and epochs < 0.5 * 30 * EPOCHS
-    assert all(t.reports[-1].step in (1, 3, 9) for t in pruned)  # stopped at rungs only
+    assert len(pruned) >= 5 and sum(len(t.reports) for t in trials) < 0.8 * 30 * EPOCHS
     gap = {t.number: (t.params["x"] - 0.3) ** 2 for t in trials}
     assert study.best_trial.number == min(gap, key=gap.get)  # the best config trained to the end
     plain = hw.tune(curve, {"x": hw.uniform(0, 1)}, algo=algo, trials=30, seed=3, storage=None, progress=False)
     assert all(t.state is hw.TrialState.COMPLETE for t in plain.trials)
 
 
-def test_maximize_prunes_the_low_values() -> None:
+def test_asha_stops_at_rungs_only_and_keeps_about_a_third() -> None:
+    study = hw.tune(curve, {"x": hw.uniform(0, 1)}, algo="random", trials=30, seed=3, storage=None,
+                    progress=False, pruner="asha")
+    pruned = [t for t in study.trials if t.state is hw.TrialState.PRUNED]
+    assert {t.reports[-1].step for t in pruned} <= {1, 3, 9} and len(pruned) >= 15
+    assert sum(len(t.reports) for t in study.trials) < 0.5 * 30 * EPOCHS
+
+
+@pytest.mark.parametrize("pruner", ["asha", "median"])
+def test_maximize_prunes_the_low_values(pruner: str) -> None:
     def accuracy(params: dict, trial: hw.Trial) -> dict:
         for epoch in range(1, 10):
             trial.report(epoch, accuracy=params["x"] * (1 - 1 / (epoch + 1)))
         return {"accuracy": params["x"]}
     study = hw.tune(accuracy, {"x": hw.uniform(0, 1)}, algo="random", trials=20, seed=0, storage=None,
-                    progress=False, pruner="asha", maximize="accuracy")
+                    progress=False, pruner=pruner, maximize="accuracy")
     by_state = {state: [t.params["x"] for t in study.trials if t.state is state] for state in hw.TrialState}
     assert study.best_params["x"] == max(t.params["x"] for t in study.trials)  # minimising would stop it
     assert len(by_state[hw.TrialState.PRUNED]) >= 5
     assert min(by_state[hw.TrialState.PRUNED]) < min(by_state[hw.TrialState.COMPLETE])
 
 
-def test_a_resumed_study_judges_new_trials_against_the_stored_ones(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pruner", ["asha", "median"])
+def test_a_resumed_study_judges_new_trials_against_the_stored_ones(tmp_path: Path, pruner: str) -> None:
     db = tmp_path / "s.db"
     hw.tune(curve, {"x": hw.uniform(0, 1)}, algo="random", trials=12, seed=0, name="s", storage=db,
-            progress=False, pruner="asha")
-    study = hw.load_study("s", db, pruner="asha")
-    assert len(study.pruner.rung_values(0)) == 12  # replayed from the stored reports
+            progress=False, pruner=pruner)
+    study = hw.load_study("s", db, pruner=pruner)  # a fresh pruner would let the first new trials run
     study.set_space({"x": hw.uniform(0.99, 1.0)})  # every new config is worse than all stored ones
     study.optimize(curve, trials=14, progress=False)
     new = [t for t in study.trials if t.number >= 12]
