@@ -111,6 +111,7 @@ def pruned_workers(problem: Problem, algo: str, seed: int, workers: int) -> floa
     same algorithm and pruner classes as a Study does. With one worker it is ``pruned`` exactly."""
     algorithm, pruner = make_algorithm(algo), ASHAPruner()
     algorithm.setup(problem.space, seed=seed, parallel=workers)
+    algorithm.pruning = True  # what a Study with a pruner tells its algorithm
     pruner.setup(problem.space)
     rng, spent, number = np.random.default_rng(seed), 0, 0
     running: list[tuple[int, dict[str, Any], list[Report]]] = []
@@ -163,7 +164,9 @@ def worker_ratios(medians: dict[str, list[float]], problems: list[str]) -> str:
                                                 medians[f"asha + {sampler}"], strict=True)]
         parts.append(f"asha + {sampler} " + " / ".join(f"{r:.2f}x" for r in ratios))
     return (f"4 simulated workers (lock step, one unit per time step; with one worker the simulation equals the "
-            f"Study run exactly) against one trial at a time, {' / '.join(problems)}: {'; '.join(parts)}.")
+            f"Study run exactly) against one trial at a time, {' / '.join(problems)}: {'; '.join(parts)}. Under a "
+            "pruner the TPE no longer counts running trials as bad (they are a pruner's survivors; chosen on seeds "
+            "100-199); with that constant liar the asha + tpe, 4 workers row was 0.0245 / 0.618 / 0.261.")
 
 
 def main() -> None:

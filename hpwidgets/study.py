@@ -241,7 +241,7 @@ class Study:
             raise RuntimeError(f"study {self.name!r} is already running; stop() or wait() first")
         runner = runner or make_runner(parallel, gpus=gpus, per_gpu=per_gpu, executor=executor)
         self._runner = runner
-        self.algorithm.parallel = runner.capacity
+        self.algorithm.parallel, self.algorithm.pruning = runner.capacity, self.pruner is not None
         with self._cond:
             self.n_target = max(trials, len(self._finished))
             self._stop.clear()

@@ -15,6 +15,8 @@ Rules, written once here and checked by ``tests/algorithms/test_conformance.py``
   trial the study wanted, written by another process); the algorithm must then hold nothing
   for it: no pending fantasy, no schedule slot waiting on it. Default: nothing to forget.
 * ``should_prune(trial_number, step, value)`` is asked after each report; default never.
+* ``pruning`` is set by the study when a pruner may stop running trials: the trials still
+  running are then the survivors of its rungs, not a random draw of the asks.
 * With the same seed and one trial at a time, the sequence of suggestions is the same.
 """
 
@@ -39,6 +41,7 @@ class Algorithm(ABC):
         self.maximize = False
         self.target: str | None = None
         self.parallel = 1
+        self.pruning = False
         self.history: list[FrozenTrial] = []
 
     def setup(self, space: SearchSpace, *, seed: int | None = None, maximize: bool = False,

@@ -153,7 +153,9 @@ class NativeTPE(ModelBased):
         is_above[below] = False
         # Running trials count as bad (most told trials do land there): the constant liar
         # for parallel asks, damped because pending asks sit where the good density peaks.
-        pending = self._pending if self.liar_weight > 0 else []
+        # Not under a pruner: the trials still running have survived its rungs, so they are
+        # the good ones (4 workers with ASHA, seeds 100-199: regret 1.2-2x lower without it).
+        pending = self._pending if self.liar_weight > 0 and not self.pruning else []
         above = np.vstack([X[is_above], enc.encode_many(pending)])
         w_above = np.concatenate([age_weights(len(X))[is_above], np.full(len(pending), self.liar_weight)])
         good = Parzen(X[below], np.ones(len(below)), enc, *self._shape())

@@ -165,3 +165,24 @@ def test_converges_on_a_small_mixed_problem() -> None:
         best = min(best, loss(params))
         algo.tell(FrozenTrial(number, TrialState.COMPLETE, params, value=loss(params)))
     assert best < 0.15, best
+
+
+def test_under_a_pruner_running_trials_are_not_lied_about() -> None:
+    def four_asks(**options: Any) -> list[float]:
+        pruning = options.pop("pruning", False)
+        algo = NativeTPE(**options)
+        algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=0, parallel=4)
+        algo.pruning = pruning
+        _told(algo, [i / 3 for i in range(31)], lambda x: (x - 7) ** 2)
+        return [algo.ask()["x"] for _ in range(4)]  # asks 2-4 made with earlier ones running
+
+    assert four_asks(pruning=True) == four_asks(liar_weight=0.0)  # the survivors of rungs are no liar's "bad"
+    assert four_asks(pruning=True) != four_asks()
+
+
+def test_a_study_tells_its_algorithm_whether_a_pruner_runs() -> None:
+    import hpwidgets as hw
+    for pruner, expected in ((None, False), ("asha", True), ("median", True)):
+        study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="tpe", pruner=pruner)
+        study.optimize(lambda p: p["x"], trials=1, progress=False)
+        assert study.algorithm.pruning is expected
