@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_mlp import Data, Objective, accuracy, config_seed, load_mnist, new_model, synthetic_data, train_epoch
+from mnist_mlp import Data, Objective, accuracy, load_mnist, new_model, synthetic_data, train_epoch, unpack
 from results_md import provenance, table, write_section
 
 import hpwidgets as hw
@@ -62,8 +62,7 @@ class CheckpointObjective:
 
     def __call__(self, params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
         torch.set_num_threads(1)
-        lr, bs, budget = float(params["lr"]), int(params["batch_size"]), int(params["epochs"])
-        seed = config_seed(self.rep, lr, bs)
+        lr, bs, budget, seed = unpack(params, self.rep)
         model, opt = new_model(seed, lr)
         saved, done = trial.checkpoint_dir / "state.pt", 0
         if saved.exists():

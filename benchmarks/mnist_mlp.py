@@ -55,6 +55,12 @@ def config_seed(rep: int, lr: float, batch_size: int) -> int:
     return zlib.crc32(f"{rep}|{float(lr)!r}|{int(batch_size)}".encode())
 
 
+def unpack(params: dict[str, Any], rep: int) -> tuple[float, int, int, int]:
+    """(lr, batch size, epochs, the config's seed) of a trial's params."""
+    lr, bs = float(params["lr"]), int(params["batch_size"])
+    return lr, bs, int(params["epochs"]), config_seed(rep, lr, bs)
+
+
 def new_model(seed: int, lr: float) -> tuple[nn.Module, torch.optim.Optimizer]:
     torch.manual_seed(seed)  # one trial at a time per process, so the global RNG is ours
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -86,8 +92,7 @@ class Objective:
 
     def __call__(self, params: dict[str, Any]) -> dict[str, float]:
         torch.set_num_threads(1)
-        lr, bs, budget = float(params["lr"]), int(params["batch_size"]), int(params["epochs"])
-        seed = config_seed(self.rep, lr, bs)
+        lr, bs, budget, seed = unpack(params, self.rep)
         done, model, opt = self.checkpoints.get((lr, bs), (0, None, None))
         if model is None or not self.resume or done > budget:  # nothing to continue: from scratch
             done, (model, opt) = 0, new_model(seed, lr)
@@ -108,8 +113,7 @@ class Curve:
 
     def __call__(self, params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
         torch.set_num_threads(1)
-        lr, bs, budget = float(params["lr"]), int(params["batch_size"]), int(params["epochs"])
-        seed = config_seed(self.rep, lr, bs)
+        lr, bs, budget, seed = unpack(params, self.rep)
         model, opt = new_model(seed, lr)
         for epoch in range(budget):
             train_epoch(model, opt, self.data, bs, seed + 7919 * (epoch + 1))
