@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from abc import ABC, abstractmethod
 
 from ..space import SearchSpace
@@ -34,6 +35,7 @@ class Pruner(ABC):
 
     def setup(self, space: SearchSpace, *, maximize: bool = False, target: str | None = None) -> None:
         self.space, self.maximize, self.target = space, maximize, target
+        self._warned = False
 
     def set_space(self, space: SearchSpace) -> None:
         """An edited space (the panel's sliders); the reports so far still count."""
@@ -41,10 +43,24 @@ class Pruner(ABC):
 
     def tell(self, trial: FrozenTrial) -> None:
         """A finished trial (any state): replay its reports into what later trials are judged by."""
+        judged = False
         for report in trial.reports:
             value = target_value(report.metrics, self.target)
             if value is not None:
+                judged = True
                 self.record(trial.number, report.step, -value if self.maximize else value)
+        if trial.reports and not judged:
+            self._warn_unjudged(trial)
+
+    def _warn_unjudged(self, trial: FrozenTrial) -> None:
+        """Once per pruner: reports without the target can never stop a trial; say so, not silently."""
+        if self._warned:
+            return
+        self._warned = True
+        names = sorted({name for report in trial.reports for name in report.metrics})
+        wanted = f"the target {self.target!r}" if self.target else "a single metric (or name the target)"
+        warnings.warn(f"pruner {self.name!r}: trial {trial.number} reported {names} but not {wanted}, so it "
+                      f"could not be judged; report the value being optimised", stacklevel=2)
 
     def record(self, trial_number: int, step: int, loss: float) -> None:  # noqa: B027 - optional
         """Remember a report without deciding anything (``tell``'s replay)."""

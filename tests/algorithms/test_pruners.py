@@ -96,6 +96,18 @@ def test_told_trials_are_replayed_in_the_study_direction_and_target() -> None:
     assert not pruner.should_prune(2, 1, -0.99)
 
 
+def test_reports_without_the_target_are_named_once_not_ignored_silently() -> None:
+    def wrong_metric(params: dict, trial: hw.Trial) -> dict:
+        for step in range(1, 4):
+            trial.report(step, accuracy=params["x"])
+        return {"loss": params["x"]}
+    with pytest.warns(UserWarning, match=r"pruner 'asha': trial 0 reported \['accuracy'\] but not the target "
+                                         r"'loss'") as caught:
+        hw.tune(wrong_metric, {"x": hw.uniform(0, 1)}, algo="random", trials=3, seed=0, storage=None,
+                progress=False, pruner="asha", minimize="loss")
+    assert len([w for w in caught if "pruner" in str(w.message)]) == 1
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"eta": 1}, r"`eta >= 2` must hold \(an int\), but got eta=1"),
     ({"min_step": 0}, "but got min_step=0"),
