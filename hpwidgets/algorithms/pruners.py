@@ -28,6 +28,11 @@ from ..trial import FrozenTrial, TrialState, target_value
 PRUNERS = ("none", "asha", "median")
 
 
+def _ranked(loss: float) -> float:
+    """A loss as pruners compare it: a diverged run (NaN, inf) ranks last."""
+    return loss if math.isfinite(loss) else math.inf
+
+
 class Pruner(ABC):
     """Decides, from reports alone, whether a running trial should stop."""
 
@@ -134,7 +139,7 @@ class ASHAPruner(Pruner):
         """Enter the report at every rung it newly reaches; the highest such rung, or None.
 
         A trial that skips rungs (reports every 5 epochs) enters the same value at each."""
-        loss = loss if math.isfinite(loss) else math.inf  # a diverged run ranks last
+        loss = _ranked(loss)
         k = self._reached.get(trial_number, 0)
         newest = None
         while self._has_rung(k) and self._rung_step(k) <= step:
@@ -178,11 +183,10 @@ class MedianPruner(Pruner):
         super().tell(trial)  # its reports become what later trials are compared with
 
     def record(self, trial_number: int, step: int, loss: float) -> None:
-        self._by_step.setdefault(step, {})[trial_number] = loss if math.isfinite(loss) else math.inf
+        self._by_step.setdefault(step, {})[trial_number] = _ranked(loss)
 
     def should_prune(self, trial_number: int, step: int, loss: float) -> bool:
-        loss = loss if math.isfinite(loss) else math.inf
-        best = self._best[trial_number] = min(self._best.get(trial_number, math.inf), loss)
+        best = self._best[trial_number] = min(self._best.get(trial_number, math.inf), _ranked(loss))
         others = [v for n, v in self._by_step.get(step, {}).items() if n != trial_number]
         if step < self.n_warmup_steps or len(self._finished) < self.n_startup_trials or not others:
             return False

@@ -180,7 +180,7 @@ def test_a_pruned_study_keeps_the_best_config_and_trains_less(algo: str, pruner:
     assert all(t.state is hw.TrialState.COMPLETE for t in plain.trials)
 
 
-def test_asha_stops_at_rungs_only_and_keeps_about_a_third() -> None:
+def test_asha_stops_at_rungs_only_and_trains_under_half_the_epochs() -> None:
     study = hw.tune(curve, {"x": hw.uniform(0, 1)}, algo="random", trials=30, seed=3, storage=None,
                     progress=False, pruner="asha")
     pruned = [t for t in study.trials if t.state is hw.TrialState.PRUNED]
