@@ -1,11 +1,14 @@
-"""Tabular views of finished trials (pandas imported only when asked for)."""
+"""A study's results: its finished trials, the best one, and tabular views (pandas only when asked for)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .trial import FrozenTrial
+from .trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     import pandas
@@ -26,3 +29,53 @@ def trials_dataframe(trials: Sequence[FrozenTrial]) -> pandas.DataFrame:
     rows = [trial_row(t) for t in trials]
     columns = ["number", "state", "value"] if not rows else None
     return pd.DataFrame(rows, columns=columns)
+
+
+class StudyResults:
+    """The read-only side of ``Study``: what has finished and which trial is best (thread-safe)."""
+
+    name: str
+    maximize: bool
+    _cond: threading.Condition
+    _finished: dict[int, FrozenTrial]
+    _running: dict[int, Mapping[str, Any]]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Finished trials (COMPLETE, PRUNED, FAIL), ordered by number."""
+        with self._cond:  # an RLock: safe to call while holding it
+            return [self._finished[n] for n in sorted(self._finished)]
+
+    @property
+    def running_trials(self) -> dict[int, Mapping[str, Any]]:
+        with self._cond:
+            return dict(self._running)
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        complete = [t for t in self.trials if t.state is TrialState.COMPLETE and t.value is not None]
+        if not complete:
+            raise ValueError(f"study {self.name!r} has no complete trial yet")
+        pick = max if self.maximize else min
+        return pick(complete, key=lambda t: t.value)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.value  # type: ignore[return-value]
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.maximize else "minimize"
+
+    def trials_dataframe(self) -> pandas.DataFrame:
+        """One row per finished trial: number, state, value, params_*, metric_*, timing, error."""
+        return trials_dataframe(self.trials)
+
+    def report(self, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:
+        """Write the self-contained HTML report (history, slices, curves, best config, table); returns its path."""
+        from .report import write_report
+        return write_report(self, path, title=title)

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _execute
@@ -23,13 +22,12 @@ from .algorithms.pruners import Pruner, make_pruner
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
 from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
+from .results import StudyResults
 from .runner import Executor, Runner, make_runner
 from .space import Dimension, SearchSpace, _plain
 from .trial import Direction, FrozenTrial, TrialState, resolve_direction, target_value
 
 if TYPE_CHECKING:
-    import pandas
-
     from .store import Store
 
 Objective = Callable[..., Any]
@@ -46,7 +44,7 @@ def _open_store(storage: str | os.PathLike | Store | None) -> Store | None:
     return storage if isinstance(storage, Store) else Store(storage)
 
 
-class Study:
+class Study(StudyResults):
     """A named search over a space, optionally persisted to SQLite and resumed by name.
 
     >>> import hpwidgets as hw
@@ -108,43 +106,6 @@ class Study:
                 self._tell(trial)
         return space
 
-    # --- results ----------------------------------------------------------------------------
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        """Finished trials (COMPLETE, PRUNED, FAIL), ordered by number."""
-        with self._cond:  # an RLock: safe to call while holding it
-            return [self._finished[n] for n in sorted(self._finished)]
-
-    @property
-    def running_trials(self) -> dict[int, Mapping[str, Any]]:
-        with self._cond:
-            return dict(self._running)
-
-    @property
-    def best_trial(self) -> FrozenTrial:
-        complete = [t for t in self.trials if t.state is TrialState.COMPLETE and t.value is not None]
-        if not complete:
-            raise ValueError(f"study {self.name!r} has no complete trial yet")
-        pick = max if self.maximize else min
-        return pick(complete, key=lambda t: t.value)
-
-    @property
-    def best_params(self) -> dict[str, Any]:
-        return dict(self.best_trial.params)
-
-    @property
-    def best_value(self) -> float:
-        return self.best_trial.value  # type: ignore[return-value]
-
-    @property
-    def direction(self) -> str:
-        return "maximize" if self.maximize else "minimize"
-
-    def trials_dataframe(self) -> pandas.DataFrame:
-        """One row per finished trial: number, state, value, params_*, metric_*, timing, error."""
-        from .results import trials_dataframe
-        return trials_dataframe(self.trials)
-
     # --- controls (thread-safe) -------------------------------------------------------------
     @property
     def running(self) -> bool:
@@ -196,13 +157,28 @@ class Study:
         """Swap the algorithm between runs (the panel's dropdown); it is told the whole history."""
         algorithm = make_algorithm(algo)
         make_pruner(self.pruner, algorithm.name)  # refuses hyperband beside a pruner
-        if self.running:
-            raise RuntimeError(f"study {self.name!r} is running; stop it before changing the algorithm")
+        self._refuse_while_running("the algorithm")
         with self._cond:
             algorithm.setup(self.space, seed=self.seed, maximize=self.maximize, target=self.target)
             for trial in self.trials:
                 algorithm.tell(trial)
             self.algorithm = algorithm
+
+    def set_pruner(self, pruner: str | Pruner | None) -> None:
+        """Swap the pruner between runs (the panel's dropdown; None or "none" for no pruning).
+        A new pruner is told the whole history, so it judges the next trials against the stored reports."""
+        made = make_pruner(pruner, self.algorithm.name)  # refuses a pruner beside hyperband
+        self._refuse_while_running("the pruner")
+        with self._cond:
+            if made is not None:
+                made.setup(self.space, maximize=self.maximize, target=self.target)
+                for trial in self.trials:
+                    made.tell(trial)
+            self.pruner = made
+
+    def _refuse_while_running(self, what: str) -> None:
+        if self.running:
+            raise RuntimeError(f"study {self.name!r} is running; stop it before changing {what}")
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive TrialStarted / TrialReported / TrialFinished / StudyFinished events."""
@@ -387,11 +363,6 @@ class Study:
                 self._stop.set()
             self._cond.notify_all()
         self._bus.publish(TrialFinished(self.name, frozen))
-
-    def report(self, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:
-        """Write the self-contained HTML report (history, slices, curves, best config, table); returns its path."""
-        from .report import write_report
-        return write_report(self, path, title=title)
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, algo={self.algorithm.name!r}, direction={self.direction!r}, "

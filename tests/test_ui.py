@@ -299,6 +299,37 @@ def test_algorithm_dropdown_swaps_before_start_only(sent, panels):
     assert dropdown.disabled
 
 
+def test_pruner_dropdown_sets_the_pruner_before_start_only(sent, panels):
+    study = random_study({"x": hw.uniform(0, 1)})
+    study.optimize(lambda p, trial: trial.report(1, loss=p["x"]) or p["x"], trials=3, progress=False)
+    panel = make_panel(panels, study, on_start=lambda: None)
+    dropdown = panel._view.controls.prune
+    assert dropdown.value == "none" and list(dropdown.options) == ["none", "asha", "median"]
+    dropdown.value = "median"
+    assert isinstance(study.pruner, hw.MedianPruner) and study.pruner._finished == {0, 1, 2}  # told the past
+    dropdown.value = "none"
+    assert study.pruner is None
+    panel._view.controls.start.click()
+    assert dropdown.disabled
+
+
+def test_a_refused_choice_is_named_and_both_dropdowns_show_what_the_study_uses(sent, panels):
+    study = random_study({"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}, pruner="asha")
+    panel = make_panel(panels, study, on_start=lambda: None)
+    controls = panel._view.controls
+    assert controls.prune.value == "asha"
+    controls.algo.value = "hyperband"  # hyperband has its own rungs: refused beside a pruner
+    assert "cannot use &#x27;hyperband&#x27;" in panel._view.message.value and "does not combine" in \
+        panel._view.message.value
+    assert study.algorithm.name == "random" and controls.algo.value == "random"
+    controls.prune.value = "none"
+    controls.algo.value = "hyperband"
+    assert study.algorithm.name == "hyperband" and study.pruner is None
+    controls.prune.value = "median"
+    assert "cannot use pruner &#x27;median&#x27;" in panel._view.message.value
+    assert study.pruner is None and controls.prune.value == "none"
+
+
 # --- trial table, modes --------------------------------------------------------------------------
 
 def test_trial_table_escapes_user_text_and_shows_failures(sent, panels):

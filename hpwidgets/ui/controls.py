@@ -1,4 +1,4 @@
-"""The panel's buttons, algorithm dropdown and progress bar (widgets only; the Dashboard wires them)."""
+"""The panel's buttons, algorithm and pruner dropdowns and progress bar (widgets only; the Dashboard wires them)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import ipywidgets as w
 
 from ..algorithms import ALGORITHMS
+from ..algorithms.pruners import PRUNERS
 
 MORE_TRIALS = 10
 
@@ -28,32 +29,41 @@ def _button(description: str, css: str, tooltip: str, **kwargs: object) -> w.But
     return button
 
 
-class Controls:
-    """Start, Pause/Resume, Stop, +10 trials, the algorithm dropdown, and the progress bar with its line."""
+def _dropdown(names: tuple[str, ...], value: str, description: str, css: str) -> w.Dropdown:
+    """A dropdown of registry names; a custom object's own name is added so it shows as chosen."""
+    options = list(names) + ([value] if value not in names else [])
+    dropdown = w.Dropdown(options=options, value=value, description=description,
+                          layout=w.Layout(width="220px"), style={"description_width": "70px"})
+    dropdown.add_class(css)
+    return dropdown
 
-    def __init__(self, algo_name: str) -> None:
+
+class Controls:
+    """Start, Pause/Resume, Stop, +10 trials, the algorithm and pruner dropdowns, and the progress bar."""
+
+    def __init__(self, algo_name: str, pruner_name: str = "none") -> None:
         self.start = _button("Start", "hpw-start", "start the search", button_style="success", icon="play")
         self.pause = _button("Pause", "hpw-pause", "start no new trial until Resume", icon="pause")
         self.stop = _button("Stop", "hpw-stop", "start no new trial; running ones stop at their next report",
                             button_style="danger", icon="stop")
         self.more = _button(f"+{MORE_TRIALS} trials", "hpw-more", f"raise the target by {MORE_TRIALS}", icon="plus")
-        options = list(ALGORITHMS) + ([algo_name] if algo_name not in ALGORITHMS else [])
-        self.algo = w.Dropdown(options=options, value=algo_name, description="algorithm",
-                               layout=w.Layout(width="220px"), style={"description_width": "70px"})
-        self.algo.add_class("hpw-algo")
+        self.algo = _dropdown(ALGORITHMS, algo_name, "algorithm", "hpw-algo")
+        self.prune = _dropdown(PRUNERS, pruner_name, "pruner", "hpw-prune")
+        self.prune.tooltip = "stop unpromising trials at their reports (not with hyperband, which has its own rungs)"
         self.progress = w.IntProgress(min=0, max=1, value=0, layout=w.Layout(width="240px"))
         self.progress.add_class("hpw-progress")
         self.line = w.HTML("")
         self.line.add_class("hpw-progress-line")
-        buttons = w.HBox([self.start, self.pause, self.stop, self.more, self.algo])
+        buttons = w.HBox([self.start, self.pause, self.stop, self.more, self.algo, self.prune])
         buttons.add_class("hpw-controls")
         self.widget = w.VBox([w.HBox([self.progress, self.line]), buttons])
 
     def wire(self, start: Callable[[], None], pause: Callable[[], None], stop: Callable[[], None],
-             more: Callable[[], None], algo: Callable[[str], None]) -> None:
+             more: Callable[[], None], algo: Callable[[str], None], prune: Callable[[str], None]) -> None:
         for button, action in ((self.start, start), (self.pause, pause), (self.stop, stop), (self.more, more)):
             button.on_click(lambda _b, action=action: action())
         self.algo.observe(lambda change: algo(change["new"]), "value")
+        self.prune.observe(lambda change: prune(change["new"]), "value")
 
     def refresh(self, state: ControlState) -> None:
         self.start.layout.display = "" if state.can_start else "none"
@@ -63,7 +73,14 @@ class Controls:
         self.pause.icon = "play" if state.paused else "pause"
         self.stop.disabled = not state.running
         self.more.disabled = not (state.running or (state.started and state.can_start))
-        self.algo.disabled = state.running or state.started  # only before Start
+        self.algo.disabled = self.prune.disabled = state.running or state.started  # only before Start
+
+    def choose(self, algo_name: str, pruner_name: str) -> None:
+        """Show these choices (a custom object's name joins the options)."""
+        for dropdown, value in ((self.algo, algo_name), (self.prune, pruner_name)):
+            if value not in dropdown.options:
+                dropdown.options = (*dropdown.options, value)
+            dropdown.value = value
 
     def set_progress(self, done: int, total: int, text_html: str) -> None:
         self.progress.max = max(total, done, 1)

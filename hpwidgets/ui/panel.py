@@ -246,8 +246,18 @@ class Dashboard:
             return
         try:
             self.study.set_algorithm(name)  # tells it every finished trial
-        except Exception as error:  # e.g. hyperopt missing: say so in the panel
+        except Exception as error:  # e.g. hyperopt missing, or hyperband beside a pruner: say so
             self._show_error(f"cannot use {name!r}", error)
+        self._view.show_choices(self.study)  # the dropdowns show what the study really uses
+
+    def _set_pruner(self, name: str) -> None:
+        if name == (self.study.pruner.name if self.study.pruner else "none"):
+            return
+        try:
+            self.study.set_pruner(name)  # told every finished trial's reports
+        except Exception as error:  # e.g. a pruner beside hyperband
+            self._show_error(f"cannot use pruner {name!r}", error)
+        self._view.show_choices(self.study)
 
     def _space_edited(self, space: SearchSpace) -> None:
         """A valid slider edit: the study suggests from ``space`` next; charts regrey past trials."""

@@ -21,6 +21,7 @@ from ..trial import FrozenTrial
 from .summary import table_html
 
 if TYPE_CHECKING:
+    from ..study import Study
     from .controls import ControlState
     from .panel import Dashboard
 
@@ -47,8 +48,8 @@ class WidgetView:
         study = dash.study
         self.editor = SpaceEditor(study.space)
         self.editor.on_change(dash._space_edited)
-        self.controls = Controls(study.algorithm.name)
-        self.controls.wire(dash._start, dash._toggle_pause, dash._stop, dash._more, dash._swap)
+        self.controls = Controls(study.algorithm.name, study.pruner.name if study.pruner else "none")
+        self.controls.wire(dash._start, dash._toggle_pause, dash._stop, dash._more, dash._swap, dash._set_pruner)
         self.chart = LiveChart(study.space, maximize=study.maximize, target=study.target, trials=trials)
         self.table = w.HTML("")
         self.table.add_class("hpw-table-widget")
@@ -83,6 +84,10 @@ class WidgetView:
 
     def space_changed(self, space: Any) -> None:
         self.chart.set_space(space)
+
+    def show_choices(self, study: Study) -> None:
+        """The dropdowns back on what the study uses (after a refused choice)."""
+        self.controls.choose(study.algorithm.name, study.pruner.name if study.pruner else "none")
 
     def checkpoint(self) -> None:
         """Bring the saved-notebook state (the chart snapshot) up to date now."""
@@ -147,6 +152,9 @@ class StaticView:
 
     def space_changed(self, space: Any) -> None:
         """Nothing to regrey until the next update."""
+
+    def show_choices(self, study: Study) -> None:
+        """No dropdowns in the static face."""
 
     def checkpoint(self) -> None:
         """The static face keeps no widget state."""

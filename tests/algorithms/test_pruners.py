@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -213,6 +214,36 @@ def test_a_resumed_study_judges_new_trials_against_the_stored_ones(tmp_path: Pat
     new = [t for t in study.trials if t.number >= 12]
     assert [t.state for t in new] == [hw.TrialState.PRUNED] * 2
     assert all(t.reports[-1].step == 1 for t in new)
+
+
+@pytest.mark.parametrize("pruner", ["asha", "median"])
+def test_a_pruner_set_between_runs_judges_against_the_earlier_trials(pruner: str) -> None:
+    study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=0, storage=None)
+    study.optimize(curve, trials=12, progress=False)
+    study.set_pruner(pruner)  # told the 12 trials' reports: the first new ones are judged at once
+    study.set_space({"x": hw.uniform(0.99, 1.0)})
+    study.optimize(curve, trials=14, progress=False)
+    assert [t.state for t in study.trials[12:]] == [hw.TrialState.PRUNED] * 2
+    study.set_pruner(None)  # and taken away again: every new trial trains to the end
+    study.optimize(curve, trials=16, progress=False)
+    assert [t.state for t in study.trials[14:]] == [hw.TrialState.COMPLETE] * 2
+
+
+def test_set_pruner_refuses_hyperband_a_bad_name_and_a_running_study() -> None:
+    study = hw.Study(space={"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}, algo="hyperband", storage=None)
+    with pytest.raises(ValueError, match="does not combine with algo='hyperband'"):
+        study.set_pruner("asha")
+    with pytest.raises(ValueError, match="unknown pruner 'fast'"):
+        study.set_pruner("fast")
+    assert study.pruner is None
+    release = threading.Event()
+    study.optimize(lambda p: release.wait(5) and 0.0, trials=1, background=True, progress=False)
+    try:
+        with pytest.raises(RuntimeError, match="stop it before changing the pruner"):
+            study.set_pruner("none")
+    finally:
+        release.set()
+        study.wait()
 
 
 def slow_curve(params: dict, trial: hw.Trial) -> float:

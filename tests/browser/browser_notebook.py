@@ -29,6 +29,7 @@ DASHBOARD = ".hpw-dashboard"
 HISTORY_POINTS = ".hpw-chart-history .scatterlayer .trace .points path.point"
 PROGRESS_LINE = ".hpw-progress-line"
 STOP = "button.hpw-stop"
+PRUNER = ".hpw-prune select"  # the ipywidgets Dropdown renders a <select>
 SPACE_HEADER = ".hpw-space-accordion .jupyter-widget-Collapse-header"
 SLIDER_TRACK = ".hpw-dim-{name} .noUi-target"
 SLIDER_UPPER = ".hpw-dim-{name} .noUi-handle-upper"
@@ -40,7 +41,7 @@ _PANEL = "window.jupyterapp.shell.currentWidget"
 
 def tuning_notebook() -> nbformat.NotebookNode:
     """Cell 0 loads the extension, cell 1 tunes (background search), cell 2 reports the study as JSON."""
-    tune = (f"%%hptune --algo random --trials {TRIALS} --seed 0 --maximize acc --name browser "
+    tune = (f"%%hptune --algo random --prune median --trials {TRIALS} --seed 0 --maximize acc --name browser "
             f"--storage none -o study\n"
             f"x = hp.uniform(0, 1)\nimport time\ntime.sleep({TRIAL_SLEEP_S})  # time to watch points appear\n"
             f"acc = 1 - (x - 0.3) ** 2")
@@ -181,6 +182,11 @@ class NotebookPage:
         self.page.mouse.move(box["x"] + box["width"] * fraction, y, steps=12)  # a drag, not a jump
         self.page.mouse.up()
         return float(handle.get_attribute("aria-valuenow") or "nan")
+
+    def pruner_choice(self) -> tuple[str, bool]:
+        """The pruner dropdown's shown value, and whether it is disabled."""
+        select = self.page.locator(PRUNER)
+        return select.input_value(), select.is_disabled()
 
     def press_stop(self, timeout_s: float = 30) -> None:
         """Click Stop and wait until the panel says the search ended as stopped."""

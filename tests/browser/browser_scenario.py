@@ -1,4 +1,4 @@
-"""The one scenario both frontends must pass: live points, a slider drag that reaches Python, Stop."""
+"""The one scenario both frontends must pass: live points, the pruner shown, a slider drag that reaches Python, Stop."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def check_points_grow(nb: NotebookPage) -> None:
     assert later > first, f"the chart did not grow: {first} then {later} points"
     problems = [word for word in ("Traceback", "panel failed") if word in nb.output_text(1)]
     assert not problems, f"the %%hptune cell reported {problems}:\n{nb.describe()}"
+    choice = nb.pruner_choice()  # --prune median, locked while the search runs
+    assert choice == ("median", True), f"the pruner dropdown shows {choice}, expected ('median', disabled)"
 
 
 def drag_slider(nb: NotebookPage) -> float:
