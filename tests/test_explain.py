@@ -11,7 +11,10 @@ import pytest
 import hpwidgets as hw
 from hpwidgets import explain
 from hpwidgets.explain import gp as gpx
-from hpwidgets.trial import FrozenTrial, TrialState
+from hpwidgets.explain.race import lane as race_lane
+from hpwidgets.explain.race import summary as race_summary
+from hpwidgets.explain.race import winner as race_winner
+from hpwidgets.trial import FrozenTrial, Report, TrialState
 
 
 def done(number: int, value: float | None, state: TrialState = TrialState.COMPLETE, **params: object) -> FrozenTrial:
@@ -243,3 +246,48 @@ def test_static_explainer_has_text_and_a_plotly_bundle() -> None:
     bundle = live._repr_mimebundle_()
     assert bundle["text/plain"].startswith("Hyperband explainer: 6 ep spent on 3 configs")
     assert bundle[explain.live.PLOTLY_MIME]["data"][0]["type"] == "heatmap"
+
+
+# --- the race -------------------------------------------------------------------------------------
+
+def reported(number: int, value: float | None, state: TrialState, epochs: int, reports: int) -> FrozenTrial:
+    """A trial asked for ``epochs`` that reported ``reports`` times (once an epoch) before it ended."""
+    trail = tuple(Report(step, {"acc": 0.5}) for step in range(reports))
+    return FrozenTrial(number, state, {"x": 0.1, "epochs": epochs}, value=value, reports=trail)
+
+
+def test_a_lane_counts_budgets_and_a_stopped_trial_only_the_epochs_it_reported() -> None:
+    trials = [reported(0, 0.6, TrialState.COMPLETE, 9, 9), reported(1, None, TrialState.PRUNED, 9, 3),
+              reported(2, 0.9, TrialState.COMPLETE, 3, 3), reported(3, None, TrialState.FAIL, 9, 0)]
+    lane = race_lane("asha", trials, "epochs", maximize=True)
+    assert lane.spent == (9, 12, 15, 24)  # the failed trial's unknown cost counts as its budget
+    assert lane.best == (0.6, 0.6, 0.9, 0.9) and lane.trials == 4 and lane.budget == 24
+    per_batch = [reported(0, None, TrialState.PRUNED, 9, 40)]  # many reports a trial: capped at its budget
+    assert race_lane("b", per_batch, "epochs").spent == (9,)
+    assert race_lane("c", trials, None).spent == (1, 2, 3, 4)  # no budget dimension: trials
+
+
+def test_the_race_winner_is_the_best_value_then_the_smaller_budget() -> None:
+    lanes = [race_lane(name, [reported(0, value, TrialState.COMPLETE, epochs, epochs)], "epochs",
+                               maximize=True) for name, value, epochs in (("a", 0.8, 9), ("b", 0.9, 9), ("c", 0.9, 3))]
+    first = race_winner(lanes, maximize=True)
+    assert first is not None and first.name == "c"
+    text = race_summary(lanes, maximize=True, value_label="acc", unit="epochs")
+    assert text.splitlines()[0] == "c won with acc 0.9" and "3 epochs" in text.splitlines()[1]
+    figure = explain.race_figure(lanes, "acc", "epochs")
+    assert [trace["x"] for trace in figure["data"][:3]] == [[9], [9], [3]]
+    json.dumps(figure)
+
+
+def test_a_race_between_a_pruned_and_a_plain_study_counts_the_pruned_epochs() -> None:
+    def objective(params: dict, trial: hw.Trial) -> float:
+        for epoch in range(1, params["epochs"] + 1):
+            trial.report(epoch, loss=(params["x"] - 0.3) ** 2 + 1 / epoch)
+        return (params["x"] - 0.3) ** 2 + 1 / params["epochs"]
+    space = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+    studies = [hw.tune(objective, space, algo="random", trials=12, seed=0, storage=None, name=name,
+                       progress=False, pruner=pruner) for name, pruner in (("plain", None), ("asha", "asha"))]
+    race = explain.Race(studies, mode="static")
+    plain, asha = race.lanes()
+    epochs = sum(len(t.reports) for t in studies[1].trials)
+    assert plain.budget == 12 * 9 and asha.budget == epochs < plain.budget

@@ -2,7 +2,9 @@
 
 Each study is a lane: its best value so far against the resource used so far (the budget
 parameter summed over finished trials, e.g. epochs; one per trial when the space has none), and
-its cost in trial seconds. The winner has the best final value; on a tie, the smaller budget.
+its cost in trial seconds. A trial stopped early (a pruner, or Stop) used only part of its
+budget: one unit per report it made, at most its budget, since a pruner judges per-epoch reports.
+The winner has the best final value; on a tie, the smaller budget.
 """
 
 from __future__ import annotations
@@ -35,14 +37,23 @@ class Lane(NamedTuple):
         return self.best[-1] if self.best else None
 
 
+def resource(trial: FrozenTrial, budget_name: str | None) -> float:
+    """What one finished trial used: its budget (one without a budget dimension), or, when it was
+    stopped early, one unit per report up to that budget."""
+    amount = trial.params.get(budget_name, 1) if budget_name else 1
+    amount = amount if isinstance(amount, (int, float)) else 1
+    if budget_name and trial.state is TrialState.PRUNED and trial.reports:
+        return min(amount, len(trial.reports))
+    return amount
+
+
 def lane(name: str, trials: Iterable[FrozenTrial], budget_name: str | None = None, maximize: bool = False,
          target: str | None = None) -> Lane:
     """One study's curve: resource spent vs best value so far (COMPLETE trials set the best)."""
     spent, best, used, seconds, current = [], [], 0.0, 0.0, None
     finished = sorted((t for t in trials if t.state.finished), key=lambda t: t.number)
     for trial in finished:
-        amount = trial.params.get(budget_name, 1) if budget_name else 1
-        used += amount if isinstance(amount, (int, float)) else 1
+        used += resource(trial, budget_name)
         seconds += trial.duration or 0.0
         value = trial_value(trial, target) if trial.state is TrialState.COMPLETE else None
         if value is not None and (current is None or (value > current if maximize else value < current)):
