@@ -9,6 +9,8 @@ one Hyperband iteration then costs 357 epochs instead of 423 (benchmarks/RESULTS
 Folders sit beside the store, ``<store file>.checkpoints/<study name>/<config key>/``, so a
 resumed study finds them again; with ``storage=None`` they go to a temporary folder that is
 removed with the ``Study`` object. Nothing is created until an objective asks for its folder.
+Stored folders stay until ``study.clean_checkpoints()`` (or ``hptune clean NAME``) removes them,
+by default all but the best trial's, whose folder holds the model a user wants to keep.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import shutil
 import tempfile
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +66,19 @@ class CheckpointFolders:
 
     def folder(self, params: Mapping[str, Any], budget_name: str | None) -> Path:
         return self.root / config_key(params, budget_name)
+
+    def clean(self, keep: Sequence[Mapping[str, Any]] = (), budget_name: str | None = None) -> tuple[int, int]:
+        """Remove every config folder but those of ``keep``'s configs; (folders removed, bytes freed).
+        Safe for a later run: a config whose folder is gone simply trains from scratch again."""
+        kept = {config_key(params, budget_name) for params in keep}
+        removed = freed = 0
+        for folder in sorted(self.root.glob("config-*")) if self.root.is_dir() else []:
+            if folder.name in kept or not folder.is_dir():
+                continue
+            freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        return removed, freed
 
     def wrap(self, call: BoundObjective, budget_name: str | None) -> BoundObjective:
         """``call`` with each trial's checkpoint folder set; an ``objective(params)`` never sees

@@ -4,6 +4,7 @@
     hptune run script.py:objective [--space SPACE] ...       tune a function from a script
     hptune report NAME [--storage hptune.db] [-o NAME.html]  a stored study's HTML report
     hptune list [--storage hptune.db]                         the stored studies
+    hptune clean NAME [--storage hptune.db] [--all]           remove its checkpoint folders but the best's
     hptune lab [DIR]                                          the demo notebooks in JupyterLab
 
 Errors print one line (the rule and the values) and exit with status 2; no traceback.
@@ -51,16 +52,27 @@ def cmd_list(args: argparse.Namespace) -> None:
     print(_study_table(args.storage))
 
 
-def cmd_report(args: argparse.Namespace) -> None:
+def _stored_study(args: argparse.Namespace) -> Any:
+    """The study ``args.name`` from ``args.storage``, or a one-line error naming what is missing."""
     from . import load_study
-    from .report import write_report
     if not os.path.exists(args.storage):
         raise CommandError(f"no storage file {args.storage!r}; pass --storage PATH to the study's SQLite file")
     try:
-        study = load_study(args.name, args.storage)
+        return load_study(args.name, args.storage)
     except ValueError as error:
         raise CommandError(str(error)) from None
-    print(write_report(study, args.output or f"{args.name}.html"))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+    print(write_report(_stored_study(args), args.output or f"{args.name}.html"))
+
+
+def cmd_clean(args: argparse.Namespace) -> None:
+    study = _stored_study(args)
+    removed, freed = study.clean_checkpoints(keep_best=not args.all)
+    kept = "" if args.all else " (kept the best trial's)"
+    print(f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {study.checkpoints.root}{kept}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -168,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--storage", default="hptune.db")
     report.add_argument("-o", "--output", help="the HTML file (default NAME.html)")
     report.set_defaults(func=cmd_report)
+    clean = sub.add_parser("clean", help="remove a stored study's checkpoint folders but the best trial's")
+    clean.add_argument("name")
+    clean.add_argument("--storage", default="hptune.db")
+    clean.add_argument("--all", action="store_true", help="the best trial's folder too")
+    clean.set_defaults(func=cmd_clean)
     listing = sub.add_parser("list", help="the studies in a storage file")
     listing.add_argument("--storage", default="hptune.db")
     listing.set_defaults(func=cmd_list)

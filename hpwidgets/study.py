@@ -157,7 +157,7 @@ class Study(StudyResults):
         """Swap the algorithm between runs (the panel's dropdown); it is told the whole history."""
         algorithm = make_algorithm(algo)
         make_pruner(self.pruner, algorithm.name)  # refuses hyperband beside a pruner
-        self._refuse_while_running("the algorithm")
+        self._refuse_while_running("changing the algorithm")
         with self._cond:
             algorithm.setup(self.space, seed=self.seed, maximize=self.maximize, target=self.target)
             for trial in self.trials:
@@ -168,7 +168,7 @@ class Study(StudyResults):
         """Swap the pruner between runs (the panel's dropdown; None or "none" for no pruning).
         A new pruner is told the whole history, so it judges the next trials against the stored reports."""
         made = make_pruner(pruner, self.algorithm.name)  # refuses a pruner beside hyperband
-        self._refuse_while_running("the pruner")
+        self._refuse_while_running("changing the pruner")
         with self._cond:
             if made is not None:
                 made.setup(self.space, maximize=self.maximize, target=self.target)
@@ -176,9 +176,16 @@ class Study(StudyResults):
                     made.tell(trial)
             self.pruner = made
 
+    def clean_checkpoints(self, keep_best: bool = True) -> tuple[int, int]:
+        """Remove this study's checkpoint folders, except the best trial's when ``keep_best``;
+        returns (folders removed, bytes freed). A later run retrains a config whose folder is gone."""
+        self._refuse_while_running("cleaning its checkpoints")  # a running trial may be writing one
+        keep = [self.best_params] if keep_best and any(t.state is TrialState.COMPLETE for t in self.trials) else []
+        return self.checkpoints.clean(keep, self.space.budget_name)
+
     def _refuse_while_running(self, what: str) -> None:
         if self.running:
-            raise RuntimeError(f"study {self.name!r} is running; stop it before changing {what}")
+            raise RuntimeError(f"study {self.name!r} is running; stop it before {what}")
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive TrialStarted / TrialReported / TrialFinished / StudyFinished events."""

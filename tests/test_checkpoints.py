@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,29 @@ def test_parallel_workers_share_the_folders(executor: str) -> None:
     assert sum(len(r) for r in runs.values()) == 13
     for config_runs in runs.values():
         assert_each_run_resumes_the_last(config_runs)
+
+
+def test_clean_keeps_the_best_trials_folder_and_a_later_run_retrains(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    study = hw.Study("hb", space=SPACE, algo=Hyperband(eta=3, mode="sync"), seed=0, storage=db)
+    study.optimize(resuming, trials=13, progress=False)
+    root, best = study.checkpoints.root, config_key(study.best_params, "epochs")
+    folders = {folder.name for folder in root.iterdir()}
+    assert len(folders) == 9 and best in folders
+    others = sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and f.parent.name != best)
+    removed, freed = study.clean_checkpoints()
+    assert (removed, freed, [folder.name for folder in root.iterdir()]) == (8, others, [best])
+    assert study.clean_checkpoints(keep_best=False)[0] == 1 and list(root.iterdir()) == []
+    study.optimize(resuming, trials=14, progress=False)  # no folder left: the next trial starts at epoch 0
+    assert [runs[0][0] for runs in histories(root).values()] == [0]
+
+
+def test_clean_is_refused_while_trials_run() -> None:
+    study, release = hw.Study(space=SPACE, algo="random", storage=None), threading.Event()
+    study.optimize(lambda p: release.wait(5) and 0.0, trials=1, background=True, progress=False)
+    try:
+        with pytest.raises(RuntimeError, match="stop it before cleaning its checkpoints"):
+            study.clean_checkpoints()
+    finally:
+        release.set()
+        study.wait()

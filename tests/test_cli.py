@@ -10,6 +10,7 @@ import pytest
 
 import hpwidgets as hw
 from hpwidgets import cli
+from hpwidgets.checkpoints import config_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,23 @@ def test_report_of_an_unknown_study_is_one_line(stored: Path, capsys: pytest.Cap
     assert cli.main(["report", "nope", "--storage", str(stored)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hptune report: no study named 'nope'") and "Traceback" not in err
+
+
+def test_clean_removes_checkpoint_folders_but_the_best_trials(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def objective(params: dict, trial: hw.Trial) -> float:
+        (trial.checkpoint_dir / "model.bin").write_bytes(b"w" * 1000)  # the folder exists once asked for
+        return params["x"]
+    db = tmp_path / "c.db"
+    study = hw.tune(objective, {"x": hw.uniform(0, 1)}, algo="random", trials=4, seed=0, name="c", storage=db,
+                    progress=False)
+    root = study.checkpoints.root
+    assert cli.main(["clean", "c", "--storage", str(db)]) == 0
+    assert capsys.readouterr().out.startswith(f"removed 3 checkpoint folders, 0.0 MB, from {root} (kept the best")
+    assert [folder.name for folder in root.iterdir()] == [config_key(study.best_params, None)]
+    assert cli.main(["clean", "c", "--storage", str(db), "--all"]) == 0 and list(root.iterdir()) == []
+    assert cli.main(["clean", "nope", "--storage", str(db)]) == 2
+    assert capsys.readouterr().err.startswith("hptune clean: no study named 'nope'")
 
 
 def test_run_tunes_a_function_from_a_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
