@@ -8,6 +8,7 @@ algorithm is told, so nothing a chart or an algorithm has seen can be missing on
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import threading
@@ -180,7 +181,10 @@ class Study(StudyResults):
         """Remove this study's checkpoint folders, except the best trial's when ``keep_best``;
         returns (folders removed, bytes freed). A later run retrains a config whose folder is gone."""
         self._refuse_while_running("cleaning its checkpoints")  # a running trial may be writing one
-        keep = [self.best_params] if keep_best and any(t.state is TrialState.COMPLETE for t in self.trials) else []
+        keep: list[dict[str, Any]] = []
+        if keep_best:
+            with contextlib.suppress(ValueError):  # no complete trial: nothing is best
+                keep = [self.best_params]
         return self.checkpoints.clean(keep, self.space.budget_name)
 
     def _refuse_while_running(self, what: str) -> None:

@@ -142,3 +142,12 @@ def test_clean_is_refused_while_trials_run() -> None:
     finally:
         release.set()
         study.wait()
+
+
+def test_clean_without_a_complete_trial_removes_every_folder() -> None:
+    def crashes(params: dict[str, Any], trial: hw.Trial) -> float:
+        (trial.checkpoint_dir / "state.json").write_text("{}")
+        raise RuntimeError("diverged")
+    study = hw.Study(space=SPACE, algo="random", seed=0, storage=None)
+    study.optimize(crashes, trials=3, progress=False)
+    assert study.clean_checkpoints()[0] == 3 and list(study.checkpoints.root.iterdir()) == []
