@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from helpers import (
     MIXED,
@@ -12,6 +10,7 @@ from helpers import (
     complete,
     distance_after_direction_run,
     failed,
+    mixed_loss,
     pruned,
     random_params,
     run,
@@ -20,11 +19,6 @@ from helpers import (
 import hpwidgets.space as hs
 from hpwidgets.algorithms import make_algorithm
 from hpwidgets.algorithms.gp import GP
-
-
-def mixed_loss(p: dict) -> float:
-    return ((math.log10(p["lr"]) + 2) ** 2 + (p["x"] - 1) ** 2 + abs(p["width"] - 64) / 64
-            + (0 if p["act"] == "tanh" else 1))
 
 
 def new(seed: int = 0, space: hs.SearchSpace = MIXED, **options) -> GP:

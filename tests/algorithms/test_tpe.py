@@ -14,6 +14,7 @@ from helpers import (
     complete,
     distance_after_direction_run,
     failed,
+    mixed_loss,
     pruned,
     random_params,
     run,
@@ -23,11 +24,6 @@ from hyperopt import hp
 import hpwidgets.space as hs
 from hpwidgets.algorithms import make_algorithm
 from hpwidgets.algorithms.tpe import TPE
-
-
-def mixed_loss(p: dict) -> float:
-    return ((math.log10(p["lr"]) + 2) ** 2 + (p["x"] - 1) ** 2 + abs(p["width"] - 64) / 64
-            + (0 if p["act"] == "tanh" else 1))
 
 
 def new(seed: int = 0, space: hs.SearchSpace = MIXED, **options) -> TPE:
