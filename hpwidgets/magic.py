@@ -1,4 +1,5 @@
-"""``%%hptune`` tunes the hyperparameters a cell declares; ``%hptune`` lists, shows, stops studies.
+"""``%%hptune`` tunes the hyperparameters a cell declares; ``%hptune`` lists, shows, stops studies
+(its line commands act in ``magic_commands.py``).
 
 The magic only parses (``parse.py``) and delegates (``Study``); bad input raises ``UsageError``
 before anything is created. In a kernel the search runs in a background thread and the cell
@@ -11,24 +12,33 @@ frontend has rendered. ``--wait`` and terminal IPython block; Ctrl-C pauses the 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .algorithms import ALGORITHMS
 from .algorithms.pruners import PRUNERS
 from .cell import CellObjective, hp, portable_namespace
+from .magic_commands import (
+    LINE,
+    best_or_none,
+    clean,
+    control,
+    storage_path,
+    stored_study,
+    study_table,
+    unquote,
+    write_report,
+)
 from .parse import LAST, CellError, ParsedCell, parse
 from .study import Study
-from .trial import FrozenTrial, TrialState
+from .trial import TrialState
 
 _GPUS = re.compile(r"^(auto|none|\d+(,\d+)*)$")
 _DASK_SCHEMES = ("dask://", "tcp://", "tls://")
@@ -88,24 +98,8 @@ def _positive(kind: type) -> Callable[[str], Any]:
     return convert
 
 
-def _unquote(text: str) -> str:
-    """IPython splits magic arguments without removing quotes: `--name "my study"`."""
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
-
-
-def _storage(text: str) -> str | None:
-    return None if text.strip().lower() in ("none", ":memory:") else text
-
-
-def _best(study: Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:  # no complete trial yet
-        return None
-
-
 def _summary(study: Study) -> str:
-    trials, best = study.trials, _best(study)
+    trials, best = study.trials, best_or_none(study)
     complete, pruned = (sum(t.state is s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED))
     stopped = f", {pruned} pruned" if pruned else ""
     text = f"study {study.name!r}: {len(trials)} trials ({complete} complete{stopped})"
@@ -195,19 +189,12 @@ def _placement(args: argparse.Namespace) -> dict[str, Any]:
 
 def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[str, Any]) -> Study:
     try:
-        return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=_storage(args.storage),
+        return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=storage_path(args.storage),
                      pruner=args.prune, **direction)
     except ImportError as error:
         raise UsageError(f"--algo {args.algo} needs the package {error.name!r}: pip install {error.name}") from None
     except ValueError as error:  # StorageError included: unwritable file, a conflicting stored study
         raise UsageError(str(error)) from None
-
-
-_LINE = MagicArgumentParser(prog="%hptune", description="Manage studies: list, show, stop, resume, report.")
-_LINE.add_argument("command", choices=("list", "show", "stop", "resume", "report"))
-_LINE.add_argument("name", nargs="?", type=_unquote, help="the study's name (its --name)")
-_LINE.add_argument("--storage", type=_unquote, default="hptune.db", help="the SQLite file (default: hptune.db)")
-_LINE.add_argument("--path", type=_unquote, help="where `report` writes its HTML file (default: NAME.html)")
 
 
 @magics_class
@@ -218,8 +205,8 @@ class HPTuneMagics(Magics):
     @argument("--trials", type=_positive(int), default=20, help="trials in total, resumed ones included")
     @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
     @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")
-    @argument("--name", type=_unquote, help="study name; re-running with the same name resumes it")
-    @argument("--storage", type=_unquote, default="hptune.db", help="SQLite file, or `none` to keep it in memory")
+    @argument("--name", type=unquote, help="study name; re-running with the same name resumes it")
+    @argument("--storage", type=unquote, default="hptune.db", help="SQLite file, or `none` to keep it in memory")
     @argument("--seed", type=int, help="random seed, for reproducible suggestions")
     @argument("--parallel", type=_positive(int), default=1, help="trials at once, on threads")
     @argument("--timeout", type=_positive(float), help="stop starting trials after this many seconds")
@@ -243,6 +230,7 @@ class HPTuneMagics(Magics):
             %hptune show NAME                  the panel of a running or stored study
             %hptune stop NAME | resume NAME    control a study running in this session
             %hptune report NAME [--path P]     the HTML report
+            %hptune clean NAME [--all]         remove its checkpoint folders (but the best trial's)
         """
         if cell is None:
             self._command(line)
@@ -292,19 +280,21 @@ class HPTuneMagics(Magics):
 
     # --- line commands --------------------------------------------------------------------------
     def _command(self, line: str) -> None:
-        args = _LINE.parse_argstring(line)
+        args = LINE.parse_argstring(line)
         if args.command == "list":
-            print(_study_table(_storage(args.storage)))
+            print(study_table(storage_path(args.storage), {n: launch.study for n, launch in _STUDIES.items()}))
             return
         if not args.name:
             raise UsageError(f"`%hptune {args.command}` needs a study name, e.g. `%hptune {args.command} mnist`")
         launch = _STUDIES.get(args.name)
         if args.command in ("stop", "resume"):
-            _control(args.command, args.name, launch)
+            control(args.command, args.name, launch.study if launch else None)
             return
-        study = launch.study if launch else _stored_study(args.name, _storage(args.storage))
+        study = launch.study if launch else stored_study(args.name, storage_path(args.storage))
         if args.command == "report":
-            _write_report(study, args.path or f"{study.name}.html")
+            write_report(study, args.path or f"{study.name}.html")
+        elif args.command == "clean":
+            clean(study, keep_best=not args.all)
         elif _in_kernel(self.shell) and _dashboard_class() is not None:
             board = _show_dashboard(study, launch.start if launch else None, edit=False)
             if launch is not None and board is not None:
@@ -325,64 +315,6 @@ def _show_dashboard(study: Study, on_start: Callable[[], None] | None, edit: boo
               file=sys.stderr)
         return None
     return board
-
-
-def _control(command: str, name: str, launch: _Launch | None) -> None:
-    if launch is None or not launch.study.running:
-        raise UsageError(f"study {name!r} is not running in this session; re-run its %%hptune cell "
-                         f"(same --name) to continue it")
-    (launch.study.stop if command == "stop" else launch.study.resume)()
-
-
-def _stored_study(name: str, storage: str | None) -> Study:
-    if storage is None or not os.path.exists(storage):
-        raise UsageError(f"no study named {name!r} in this session, and no storage file {storage!r}")
-    from . import load_study
-    try:
-        return load_study(name, storage)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
-def _write_report(study: Study, path: str) -> None:
-    report = getattr(study, "report", None)
-    if not callable(report):
-        raise UsageError("`%hptune report` is not available yet: this version has no HTML report")
-    report(path)
-    print(f"wrote {path}")
-
-
-def _study_table(storage: str | None) -> str:
-    """name, trials, best, algo, direction, status: stored studies plus in-memory ones."""
-    rows: dict[str, list[str]] = {}
-    if storage is not None and os.path.exists(storage):
-        from .store import Store
-        try:
-            store = Store(storage)
-        except ValueError as error:  # a corrupted or foreign file: say so, leave it alone
-            raise UsageError(str(error)) from None
-        try:
-            for s in store.list_studies():
-                best = "-" if s.best_value is None else f"{s.best_value:.6g}"
-                rows[s.name] = [s.name, str(s.n_trials), best, s.algo, s.direction, ""]
-        finally:
-            store.close()
-    here = None if storage is None else Path(os.path.abspath(storage))
-    for name, launch in _STUDIES.items():
-        study = launch.study
-        if (study.store.path if study.store else None) != here:
-            continue
-        status = "paused" if study.running and study.paused else "running" if study.running else ""
-        if name not in rows:
-            best = _best(study)
-            rows[name] = [name, str(len(study.trials)), "-" if best is None else f"{best.value:.6g}",
-                          study.algorithm.name, study.direction, ""]
-        rows[name][5] = status
-    if not rows:
-        return f"no studies in {storage or 'memory'}"
-    table = [["name", "trials", "best", "algo", "direction", "status"], *rows.values()]
-    widths = [max(len(row[i]) for row in table) for i in range(6)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
 
 def load_ipython_extension(ip: Any) -> None:

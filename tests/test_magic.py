@@ -12,6 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import hpwidgets as hw
+from hpwidgets.checkpoints import config_key
 from hpwidgets.magic import hp, load_ipython_extension, unload_ipython_extension
 
 QUICK = "--algo random --seed 0 --trials 4"
@@ -23,6 +24,7 @@ def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveS
     monkeypatch.chdir(tmp_path)  # the default storage, hptune.db, lands in the test's own folder
     shell = InteractiveShell.instance()
     shell.reset(new_session=False)
+    shell.user_ns.setdefault("__spec__", None)  # reset() drops it; Dask's nanny (spawn) reads __main__.__spec__
     load_ipython_extension(shell)
     yield shell
     for value in list(shell.user_ns.values()):
@@ -309,14 +311,35 @@ def test_show_unknown_study_is_a_usage_error(ip: InteractiveShell) -> None:
         ip.run_line_magic("hptune", "show ghost --storage missing.db")
 
 
-def test_report_writes_html_or_says_not_available(ip: InteractiveShell, tmp_path: Path) -> None:
-    study = tune(ip, f"{QUICK} --name rep")
-    if not callable(getattr(study, "report", None)):
-        with pytest.raises(UsageError, match="not available yet"):
-            ip.run_line_magic("hptune", "report rep")
-    else:
-        ip.run_line_magic("hptune", "report rep --path rep.html")
-        assert (tmp_path / "rep.html").exists()
+def test_report_writes_html(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tune(ip, f"{QUICK} --name rep")
+    ip.run_line_magic("hptune", "report rep --path rep.html")
+    assert "rep" in (tmp_path / "rep.html").read_text(encoding="utf-8") and "wrote rep.html" in capsys.readouterr().out
+
+
+def test_clean_removes_checkpoint_folders_but_the_best_trials(ip: InteractiveShell,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cell = "x = hp.uniform(0, 1)\n(hp.checkpoint_dir / 'model.bin').write_bytes(b'w')\n(x - 0.3) ** 2\n"
+    study = tune(ip, f"{QUICK} --name ck", cell)
+    root = study.checkpoints.root
+    assert len(list(root.iterdir())) == 4
+    capsys.readouterr()  # the cell's own summary
+    ip.run_line_magic("hptune", "clean ck")
+    assert capsys.readouterr().out.startswith("removed 3 checkpoint folders")
+    assert [folder.name for folder in root.iterdir()] == [config_key(study.best_params, None)]
+    ip.run_line_magic("hptune", "clean ck --all")
+    assert list(root.iterdir()) == []
+
+
+def test_clean_refuses_a_running_study(ip: InteractiveShell) -> None:
+    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.02)\nx\n"
+    thread, study = start_in_thread(ip, "--algo random --trials 500 --name busy --storage none", cell)
+    try:
+        with pytest.raises(UsageError, match="stop it before cleaning its checkpoints"):
+            ip.run_line_magic("hptune", "clean busy")
+    finally:
+        study.stop()
+        thread.join(10)
 
 
 @pytest.mark.parametrize(("line", "message"), [

@@ -1,0 +1,107 @@
+"""``%hptune`` line commands: list, show, stop, resume, report, clean (the magic parses, these act).
+
+Errors are ``UsageError``s that name the study and the file, so the notebook shows one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from .study import Study
+from .trial import FrozenTrial
+
+COMMANDS = ("list", "show", "stop", "resume", "report", "clean")
+
+
+def unquote(text: str) -> str:
+    """IPython splits magic arguments without removing quotes: `--name "my study"`."""
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def storage_path(text: str) -> str | None:
+    return None if text.strip().lower() in ("none", ":memory:") else text
+
+
+def best_or_none(study: Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no complete trial yet
+        return None
+
+
+LINE = MagicArgumentParser(prog="%hptune", description="Manage studies: " + ", ".join(COMMANDS) + ".")
+LINE.add_argument("command", choices=COMMANDS)
+LINE.add_argument("name", nargs="?", type=unquote, help="the study's name (its --name)")
+LINE.add_argument("--storage", type=unquote, default="hptune.db", help="the SQLite file (default: hptune.db)")
+LINE.add_argument("--path", type=unquote, help="where `report` writes its HTML file (default: NAME.html)")
+LINE.add_argument("--all", action="store_true", help="`clean`: the best trial's checkpoint folder too")
+
+
+def control(command: str, name: str, study: Study | None) -> None:
+    """stop / resume a study running in this session."""
+    if study is None or not study.running:
+        raise UsageError(f"study {name!r} is not running in this session; re-run its %%hptune cell "
+                         f"(same --name) to continue it")
+    (study.stop if command == "stop" else study.resume)()
+
+
+def stored_study(name: str, storage: str | None) -> Study:
+    if storage is None or not os.path.exists(storage):
+        raise UsageError(f"no study named {name!r} in this session, and no storage file {storage!r}")
+    from . import load_study
+    try:
+        return load_study(name, storage)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def write_report(study: Study, path: str) -> None:
+    study.report(path)
+    print(f"wrote {path}")
+
+
+def clean(study: Study, keep_best: bool) -> None:
+    """Remove the study's checkpoint folders (but the best trial's when ``keep_best``)."""
+    try:
+        removed, freed = study.clean_checkpoints(keep_best=keep_best)
+    except RuntimeError as error:  # still running: a trial may be writing its checkpoint
+        raise UsageError(f"{error} (`%hptune stop {study.name}`)") from None
+    kept = " (kept the best trial's)" if keep_best else ""
+    print(f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {study.checkpoints.root}{kept}")
+
+
+def study_table(storage: str | None, session: Mapping[str, Study]) -> str:
+    """name, trials, best, algo, direction, status: stored studies plus this session's."""
+    rows: dict[str, list[str]] = {}
+    if storage is not None and os.path.exists(storage):
+        from .store import Store
+        try:
+            store = Store(storage)
+        except ValueError as error:  # a corrupted or foreign file: say so, leave it alone
+            raise UsageError(str(error)) from None
+        try:
+            for s in store.list_studies():
+                best = "-" if s.best_value is None else f"{s.best_value:.6g}"
+                rows[s.name] = [s.name, str(s.n_trials), best, s.algo, s.direction, ""]
+        finally:
+            store.close()
+    here = None if storage is None else Path(os.path.abspath(storage))
+    for name, study in session.items():
+        if (study.store.path if study.store else None) != here:
+            continue
+        status = "paused" if study.running and study.paused else "running" if study.running else ""
+        if name not in rows:
+            best = best_or_none(study)
+            rows[name] = [name, str(len(study.trials)), "-" if best is None else f"{best.value:.6g}",
+                          study.algorithm.name, study.direction, ""]
+        rows[name][5] = status
+    if not rows:
+        return f"no studies in {storage or 'memory'}"
+    table = [["name", "trials", "best", "algo", "direction", "status"], *rows.values()]
+    widths = [max(len(row[i]) for row in table) for i in range(6)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
