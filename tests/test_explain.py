@@ -291,3 +291,55 @@ def test_a_race_between_a_pruned_and_a_plain_study_counts_the_pruned_epochs() ->
     plain, asha = race.lanes()
     epochs = sum(len(t.reports) for t in studies[1].trials)
     assert plain.budget == 12 * 9 and asha.budget == epochs < plain.budget
+
+
+# --- pruning --------------------------------------------------------------------------------------
+
+def curve_trial(number: int, state: TrialState, losses: list[float]) -> FrozenTrial:
+    """A trial that reported ``losses`` at steps 1, 2, ... before it ended in ``state``."""
+    trail = tuple(Report(step, {"loss": loss}) for step, loss in enumerate(losses, start=1))
+    return FrozenTrial(number, state, {"x": 0.1}, value=losses[-1] if state is TrialState.COMPLETE else None,
+                       reports=trail)
+
+
+def test_the_pruning_view_counts_rungs_and_the_steps_saved_by_hand() -> None:
+    trials = [curve_trial(0, TrialState.COMPLETE, [0.9, 0.5, 0.4, 0.3, 0.2, 0.2, 0.2, 0.2, 0.1]),
+              curve_trial(1, TrialState.PRUNED, [1.5]), curve_trial(2, TrialState.PRUNED, [1.2, 1.0, 0.9]),
+              curve_trial(3, TrialState.PRUNED, [0.8, 0.6, 0.5, 0.5]), curve_trial(4, TrialState.FAIL, [2.0])]
+    view = explain.pruning_view(trials, "loss", "asha", rung_steps=[1, 3])
+    assert [c.number for c in view.curves] == [0, 1, 2, 3, 4] and view.curves[2].steps == (1, 2, 3)
+    assert view.rungs == (explain.RungCount(1, 5, 1), explain.RungCount(3, 3, 2))  # #1 at 1; #2 and #3 past 3
+    assert (view.spent, view.full, view.stopped) == (18, 45, 3)  # 9+1+3+4+1 of 5 x 9
+    text = explain.pruning_text(view)
+    assert text == ("asha pruning explainer: 5 trials, 3 stopped early (rung 1: 5 reached, 1 stopped; rung 3: 3 "
+                    "reached, 2 stopped); 18 steps trained instead of 45 (40%) had every trial run to the end")
+
+
+def test_the_median_pruners_line_is_the_median_of_what_finished_trials_reported() -> None:
+    trials = [curve_trial(0, TrialState.COMPLETE, [1.0, 0.5]), curve_trial(1, TrialState.COMPLETE, [3.0, 0.7]),
+              curve_trial(2, TrialState.PRUNED, [2.0])]
+    view = explain.pruning_view(trials, "loss", "median")
+    assert view.median == ((1, 2.0), (2, 0.6)) and view.rungs == ()
+    assert explain.pruning_view(trials, "loss", "asha").median == ()
+    with pytest.raises(ValueError, match="no finished trial has reported"):
+        explain.pruning_view([done(0, 1.0, x=0.1)], "loss")
+
+
+def test_a_pruned_study_explained_live_shows_its_rungs_and_stopped_trials() -> None:
+    def objective(params: dict, trial: hw.Trial) -> float:
+        for epoch in range(1, 10):
+            trial.report(epoch, loss=(params["x"] - 0.3) ** 2 + 1 / epoch)
+        return (params["x"] - 0.3) ** 2 + 1 / 9
+    study = hw.Study(space={"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}, algo="random", seed=0,
+                     storage=None, pruner="asha")
+    explainer = explain.Explainer(study, "pruner", mode="static")
+    assert "no finished trial has reported" in explainer.text()
+    study.optimize(objective, trials=15, progress=False)
+    explainer.refresh()
+    stopped = sum(t.state is TrialState.PRUNED for t in study.trials)
+    assert stopped > 0 and explainer.text().startswith(f"asha pruning explainer: 15 trials, {stopped} stopped early "
+                                                       f"(rung 1: 15 reached")
+    figure = explainer.figures()[0]
+    assert [trace["name"] for trace in figure["data"]] == ["stopped early", "trained to the end", "where it stopped"]
+    assert len(figure["data"][2]["x"]) == stopped and [s["x0"] for s in figure["layout"]["shapes"]] == [1, 3]
+    json.dumps(figure)

@@ -6,12 +6,15 @@ Every user-supplied string (parameter names, choice values, the metric's name) g
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..trial import TrialState
 from .common import label
 from .gp import GPMap, GPSlice
 from .hyperband import HyperbandView
+from .pruning import PruningView
 from .tpe import TPEDensity, TPESplit
 
 Figure = dict[str, Any]
@@ -178,4 +181,44 @@ def hyperband_figure(view: HyperbandView, budget_label: str = "budget") -> Figur
                      yaxis={"autorange": "reversed"},
                      xaxis2={"domain": [0.78, 1.0], "anchor": "y2"},
                      yaxis2={"anchor": "x2", "title": {"text": f"configs for {view.spent} {unit}"}})
+    return {"data": data, "layout": layout}
+
+
+def _joined(curves: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """Many curves as one trace: points of each, a None between them (one legend entry, few bytes)."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    for curve in curves:
+        xs += [*curve.steps, None]
+        ys += [*curve.values, None]
+    return xs, ys
+
+
+def pruning_figure(view: PruningView, value_label: str = "value") -> Figure:
+    """Learning curves (trained to the end in blue, stopped in grey with a red ✕), the rungs and their counts."""
+    done = [c for c in view.curves if c.state is not TrialState.PRUNED]
+    stopped = [c for c in view.curves if c.state is TrialState.PRUNED]
+    data: list[dict[str, Any]] = []
+    for curves, name, color in ((stopped, "stopped early", GREY), (done, "trained to the end", BLUE)):
+        xs, ys = _joined(curves)
+        data.append({"type": "scatter", "mode": "lines", "x": xs, "y": ys, "name": name,
+                     "line": {"color": color, "width": 1}, "hoverinfo": "skip"})
+    data.append({"type": "scatter", "mode": "markers", "x": [c.steps[-1] for c in stopped],
+                 "y": [c.values[-1] for c in stopped], "name": "where it stopped",
+                 "marker": {"color": RED, "symbol": "x", "size": 7}, "text": [f"#{c.number}" for c in stopped],
+                 "hovertemplate": "%{text} stopped at step %{x}: %{y:.4g}<extra></extra>"})
+    if view.median:
+        data.append({"type": "scatter", "mode": "lines", "x": [s for s, _ in view.median],
+                     "y": [v for _, v in view.median], "name": "median of finished trials",
+                     "line": {"color": ORANGE, "dash": "dash", "width": 2}})
+    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": r.step, "x1": r.step, "y0": 0, "y1": 1,
+               "line": {"color": GREY, "dash": "dot", "width": 1}} for r in view.rungs]
+    x_type = "log" if len(view.rungs) >= 2 else "linear"  # ASHA's rungs are geometric
+    notes = [{"x": math.log10(r.step) if x_type == "log" else r.step,  # plotly places annotations in log10 units
+              "y": 1, "xref": "x", "yref": "paper", "yanchor": "bottom", "showarrow": False,
+              "text": f"rung {r.step}: {r.reached}→{r.reached - r.stopped}", "font": {"size": 11}} for r in view.rungs]
+    title = (f"{label(view.pruner)} pruning: {view.stopped} of {len(view.curves)} trials stopped early, "
+             f"{view.spent} of {view.full} steps trained")
+    layout = _layout(title, height=420, shapes=shapes, annotations=notes, margin={"l": 60, "r": 20, "t": 80, "b": 45},
+                     xaxis={"title": {"text": "step"}, "type": x_type}, yaxis={"title": {"text": label(value_label)}})
     return {"data": data, "layout": layout}

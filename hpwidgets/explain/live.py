@@ -181,7 +181,8 @@ class LiveFigures:
 
 
 class Explainer(LiveFigures):
-    """Live explainer of ``study``: ``kind`` "auto" (the study's algorithm), "gp", "tpe" or "hyperband".
+    """Live explainer of ``study``: ``kind`` "auto" (the study's algorithm), "gp", "tpe", "hyperband"
+    or "pruner" (learning curves, where the pruner stopped each trial, and the steps it saved).
 
     ``param`` is the parameter of the GP's 1-D cut and ``pair`` the two of its map (defaults: the first
     numeric parameter, the first two). ``show()`` displays it; it then follows the study by itself.

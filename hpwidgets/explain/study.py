@@ -6,15 +6,24 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..space import Choice
-from .figures import Figure, gp_map_figure, gp_slice_figure, hyperband_figure, message_figure, tpe_figure
+from .figures import (
+    Figure,
+    gp_map_figure,
+    gp_slice_figure,
+    hyperband_figure,
+    message_figure,
+    pruning_figure,
+    tpe_figure,
+)
 from .gp import gp_map, gp_slice
 from .hyperband import hyperband_view
+from .pruning import PruningView, pruning_text, pruning_view
 from .tpe import tpe_densities, tpe_settings
 
 if TYPE_CHECKING:
     from ..study import Study
 
-KINDS = ("gp", "tpe", "hyperband")
+KINDS = ("gp", "tpe", "hyperband", "pruner")
 _BY_ALGORITHM = {"gp": "gp", "tpe": "tpe", "hyperband": "hyperband", "random": "gp", "gp-skopt": "gp",
                  "tpe-hyperopt": "tpe"}
 
@@ -75,6 +84,14 @@ def hyperband_figures(study: Study) -> list[Figure]:
     return [hyperband_figure(view, study.space.budget_name or "budget")]
 
 
+def study_pruning(study: Study) -> PruningView:
+    """The pruning view of a study: its pruner's name and, for ASHA, the rungs it has judged at."""
+    pruner = getattr(study, "pruner", None)
+    rungs = getattr(pruner, "rung_steps", None)
+    return pruning_view(study.trials, study.target, pruner.name if pruner else "no",
+                        rungs() if callable(rungs) else ())
+
+
 def explain_figures(study: Study, kind: str = "auto", param: str | None = None,
                     pair: Sequence[str] | None = None) -> list[Figure]:
     """The explainer's plotly figure dicts; one message figure while there is nothing to show yet."""
@@ -82,6 +99,8 @@ def explain_figures(study: Study, kind: str = "auto", param: str | None = None,
     try:
         if kind == "gp":
             return gp_figures(study, param, pair)
+        if kind == "pruner":
+            return [pruning_figure(study_pruning(study), study.target or "value")]
         return tpe_figures(study) if kind == "tpe" else hyperband_figures(study)
     except ValueError as error:  # no scored trial yet, or no budget dimension
         return [message_figure(str(error), f"{kind} explainer")]
@@ -106,6 +125,8 @@ def explain_text(study: Study, kind: str = "auto", param: str | None = None,
             peaks = ", ".join(f"{d.param}={_fmt(d.next_x)}" for d in densities)
             return (f"TPE explainer: {len(split.good)} good and {len(split.bad)} bad trials (split at "
                     f"{split.threshold:.4g}); l(x)/g(x) peaks at {peaks}")
+        if kind == "pruner":
+            return pruning_text(study_pruning(study))
         view = hyperband_view(study.trials, study.space, _runs(study), getattr(study.algorithm, "eta", 3))
         unit = study.space.budget_name
         return (f"Hyperband explainer: {view.spent} {unit} spent on {view.configs} configs; a random search "
