@@ -102,8 +102,8 @@ def outputs(nb: object, kind: str, name: str | None = None) -> list[dict]:
             if out["output_type"] == kind and (name is None or out.get("name") == name)]
 
 
-def test_there_are_seven_demos() -> None:
-    assert [p.name[:2] for p in DEMOS] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_there_are_eight_demos() -> None:
+    assert [p.name[:2] for p in DEMOS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 @pytest.mark.slow
