@@ -313,6 +313,21 @@ def test_pruner_dropdown_sets_the_pruner_before_start_only(sent, panels):
     assert dropdown.disabled
 
 
+def test_a_pruner_chosen_in_the_panel_stops_trials_once_start_is_pressed(sent, panels):
+    def curve(params: dict, trial: hw.Trial) -> float:
+        for epoch in range(1, 10):
+            trial.report(epoch, loss=(params["x"] - 0.3) ** 2 + 1 / epoch)
+        return (params["x"] - 0.3) ** 2 + 1 / 9
+    study = random_study({"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)})
+    panel = make_panel(panels, study, on_start=lambda: study.optimize(curve, 20, background=True, progress=False))
+    panel._view.controls.prune.value = "asha"
+    panel._view.controls.start.click()
+    study.wait(30)
+    states = [t.state for t in study.trials]
+    assert len(states) == 20 and states.count(hw.TrialState.PRUNED) >= 10
+    assert "pruned" in panel._view.controls.line.value
+
+
 def test_a_refused_choice_is_named_and_both_dropdowns_show_what_the_study_uses(sent, panels):
     study = random_study({"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}, pruner="asha")
     panel = make_panel(panels, study, on_start=lambda: None)
