@@ -181,6 +181,12 @@ class Study(StudyResults):
         """Remove this study's checkpoint folders, except the best trial's when ``keep_best``;
         returns (folders removed, bytes freed). A later run retrains a config whose folder is gone."""
         self._refuse_while_running("cleaning its checkpoints")  # a running trial may be writing one
+        if self.store is not None:  # trials another process (or Study object) runs from the same file
+            self.store.mark_interrupted(self._record.id)  # dead processes' rows are not running
+            others = [t.number for t in self.store.load_trials(self._record.id) if t.state is TrialState.RUNNING]
+            if others:
+                raise RuntimeError(f"study {self.name!r} has trials {others} running elsewhere; "
+                                   f"clean its checkpoints once they finish")
         keep: list[dict[str, Any]] = []
         if keep_best:
             with contextlib.suppress(ValueError):  # no complete trial: nothing is best

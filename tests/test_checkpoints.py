@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,21 @@ def test_clean_without_a_complete_trial_removes_every_folder() -> None:
     study = hw.Study(space=SPACE, algo="random", seed=0, storage=None)
     study.optimize(crashes, trials=3, progress=False)
     assert study.clean_checkpoints()[0] == 3 and list(study.checkpoints.root.iterdir()) == []
+
+
+def test_clean_is_refused_while_another_study_object_runs_trials_from_the_same_file(tmp_path: Path) -> None:
+    db, release = tmp_path / "shared.db", threading.Event()
+    busy = hw.Study("shared", space=SPACE, algo="random", seed=0, storage=db)
+    busy.optimize(lambda p: release.wait(5) and 0.0, trials=1, background=True, progress=False)
+    try:
+        deadline = time.monotonic() + 5
+        while not busy.running_trials:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        other = hw.load_study("shared", db)
+        with pytest.raises(RuntimeError, match=r"has trials \[0\] running elsewhere"):
+            other.clean_checkpoints()
+    finally:
+        release.set()
+        busy.wait()
+    assert other.clean_checkpoints() == (0, 0)  # finished now: nothing was written, nothing to remove
