@@ -193,6 +193,11 @@ class MedianPruner(Pruner):
         return best > statistics.median(others)
 
 
+def pruner_name(pruner: Pruner | None) -> str:
+    """The name a choice of pruner shows under (the panel's dropdown): its own, or "none"."""
+    return pruner.name if pruner is not None else "none"
+
+
 def make_pruner(pruner: str | Pruner | None, algorithm_name: str) -> Pruner | None:
     """A pruner from a name (``"asha"``, ``"median"``, ``"none"``) or the object; refused beside Hyperband."""
     if pruner is None or pruner == "none":

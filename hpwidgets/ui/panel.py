@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..algorithms.pruners import pruner_name
 from ..events import Event, StudyFinished, TrialFinished, TrialReported, TrialStarted, log
 from ..trial import FrozenTrial
 from .summary import RunStats, progress_text
@@ -251,7 +252,7 @@ class Dashboard:
         self._view.show_choices(self.study)  # the dropdowns show what the study really uses
 
     def _set_pruner(self, name: str) -> None:
-        if name == (self.study.pruner.name if self.study.pruner else "none"):
+        if name == pruner_name(self.study.pruner):
             return
         try:
             self.study.set_pruner(name)  # told every finished trial's reports

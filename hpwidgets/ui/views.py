@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..algorithms.pruners import pruner_name
 from ..charts.data import chart_data
 from ..charts.svg import history_svg
 from ..trial import FrozenTrial
@@ -48,7 +49,7 @@ class WidgetView:
         study = dash.study
         self.editor = SpaceEditor(study.space)
         self.editor.on_change(dash._space_edited)
-        self.controls = Controls(study.algorithm.name, study.pruner.name if study.pruner else "none")
+        self.controls = Controls(study.algorithm.name, pruner_name(study.pruner))
         self.controls.wire(dash._start, dash._toggle_pause, dash._stop, dash._more, dash._swap, dash._set_pruner)
         self.chart = LiveChart(study.space, maximize=study.maximize, target=study.target, trials=trials)
         self.table = w.HTML("")
@@ -87,7 +88,7 @@ class WidgetView:
 
     def show_choices(self, study: Study) -> None:
         """The dropdowns back on what the study uses (after a refused choice)."""
-        self.controls.choose(study.algorithm.name, study.pruner.name if study.pruner else "none")
+        self.controls.choose(study.algorithm.name, pruner_name(study.pruner))
 
     def checkpoint(self) -> None:
         """Bring the saved-notebook state (the chart snapshot) up to date now."""
