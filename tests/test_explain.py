@@ -11,6 +11,8 @@ import pytest
 import hpwidgets as hw
 from hpwidgets import explain
 from hpwidgets.explain import gp as gpx
+from hpwidgets.explain.race import Lane
+from hpwidgets.explain.race import equal_budget as race_equal_budget
 from hpwidgets.explain.race import lane as race_lane
 from hpwidgets.explain.race import summary as race_summary
 from hpwidgets.explain.race import winner as race_winner
@@ -267,16 +269,34 @@ def test_a_lane_counts_budgets_and_a_stopped_trial_only_the_epochs_it_reported()
     assert race_lane("c", trials, None).spent == (1, 2, 3, 4)  # no budget dimension: trials
 
 
-def test_the_race_winner_is_the_best_value_then_the_smaller_budget() -> None:
-    lanes = [race_lane(name, [reported(0, value, TrialState.COMPLETE, epochs, epochs)], "epochs",
-                               maximize=True) for name, value, epochs in (("a", 0.8, 9), ("b", 0.9, 9), ("c", 0.9, 3))]
+def race_of(name: str, runs: list[tuple[int, float]]) -> Lane:
+    """A lane from (epochs, accuracy) of complete trials, in order."""
+    trials = [reported(i, value, TrialState.COMPLETE, epochs, epochs) for i, (epochs, value) in enumerate(runs)]
+    return race_lane(name, trials, "epochs", maximize=True)
+
+
+def test_the_race_is_judged_within_the_budget_every_lane_spent() -> None:
+    lanes = [race_of("slow", [(9, 0.5), (9, 0.95)]),  # spent 9, 18
+             race_of("fast", [(3, 0.6), (3, 0.7), (3, 0.65), (9, 0.9)]),  # 3, 6, 9, 18
+             race_of("long", [(9, 0.7), (9, 0.8), (9, 0.99), (9, 0.99)])]  # 9 ... 36: best in all, cut at 18
+    assert race_equal_budget(lanes) == 18 and lanes[2].best_within(18) == 0.8
     first = race_winner(lanes, maximize=True)
-    assert first is not None and first.name == "c"
-    text = race_summary(lanes, maximize=True, value_label="acc", unit="epochs")
-    assert text.splitlines()[0] == "c won with acc 0.9" and "3 epochs" in text.splitlines()[1]
+    assert first is not None and first.name == "slow"
+    text = race_summary(lanes, maximize=True, value_label="acc", unit="epochs").splitlines()
+    assert text[0] == "slow won with acc 0.95 within 18 epochs, the budget every study spent"
+    assert text[3].split() == ["long", "best", "0.8", "within", "18,", "0.99", "in", "all", "4", "trials", "36",
+                               "epochs", "0.0", "s"]
     figure = explain.race_figure(lanes, "acc", "epochs")
-    assert [trace["x"] for trace in figure["data"][:3]] == [[9], [9], [3]]
+    assert [trace["x"] for trace in figure["data"][:3]] == [[9, 18], [3, 6, 9, 18], [9, 18, 27, 36]]
+    assert figure["layout"]["shapes"][0]["x0"] == 18
     json.dumps(figure)
+
+
+def test_a_tie_at_equal_budget_goes_to_the_lane_that_got_there_with_less() -> None:
+    lanes = [race_of("late", [(9, 0.5), (9, 0.9)]), race_of("early", [(9, 0.9), (9, 0.6)])]
+    first = race_winner(lanes, maximize=True)
+    assert first is not None and first.name == "early"
+    assert race_winner([race_of("none", [])]) is None and race_summary([]) == "no study has a complete trial yet"
 
 
 def test_a_race_between_a_pruned_and_a_plain_study_counts_the_pruned_epochs() -> None:

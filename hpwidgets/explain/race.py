@@ -4,7 +4,8 @@ Each study is a lane: its best value so far against the resource used so far (th
 parameter summed over finished trials, e.g. epochs; one per trial when the space has none), and
 its cost in trial seconds. A trial stopped early (a pruner, or Stop) used only part of its
 budget: one unit per report it made, at most its budget, since a pruner judges per-epoch reports.
-The winner has the best final value; on a tie, the smaller budget.
+The race is judged at equal compute: each lane's best value within the budget every lane has
+spent (a study that spent more is cut there); on a tie, the lane that got there with less.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ class Lane(NamedTuple):
     def best_value(self) -> float | None:
         return self.best[-1] if self.best else None
 
+    def best_within(self, budget: float) -> float | None:
+        """The best value of the trials that finished while at most ``budget`` was spent."""
+        within = [best for spent, best in zip(self.spent, self.best, strict=True) if spent <= budget]
+        return within[-1] if within else None
+
+    def spent_to_reach(self, value: float) -> float:
+        """The resource spent when the best value first became ``value``."""
+        return next(spent for spent, best in zip(self.spent, self.best, strict=True) if best == value)
+
 
 def resource(trial: FrozenTrial, budget_name: str | None) -> float:
     """What one finished trial used: its budget (one without a budget dimension), or, when it was
@@ -63,23 +73,37 @@ def lane(name: str, trials: Iterable[FrozenTrial], budget_name: str | None = Non
     return Lane(name, tuple(spent), tuple(best), len(finished), used, seconds)
 
 
+def equal_budget(lanes: Sequence[Lane]) -> float | None:
+    """The resource every lane with a result has spent: where the race is judged."""
+    budgets = [lane.budget for lane in lanes if lane.best_value is not None]
+    return min(budgets) if budgets else None
+
+
 def winner(lanes: Sequence[Lane], maximize: bool = False) -> Lane | None:
-    """The lane with the best final value; the smaller budget breaks a tie."""
-    scored = [lane for lane in lanes if lane.best_value is not None]
+    """The lane with the best value within the equal budget; the one that got there with less breaks a tie."""
+    budget = equal_budget(lanes)
+    scored = [(value, lane) for lane in lanes if budget is not None
+              and (value := lane.best_within(budget)) is not None]
     if not scored:
         return None
-    return min(scored, key=lambda lane: (-lane.best_value if maximize else lane.best_value, lane.budget))
+    return min(scored, key=lambda pair: (-pair[0] if maximize else pair[0], pair[1].spent_to_reach(pair[0])))[1]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def summary(lanes: Sequence[Lane], maximize: bool = False, value_label: str = "value", unit: str = "trials") -> str:
-    """Who won and at what cost, one line per lane, the winner first."""
-    first = winner(lanes, maximize)
-    if first is None:
+    """Who won at equal compute, then one line per lane (the winner first): its best within that
+    budget, its final best, its trials, the resource it spent and its trial seconds."""
+    first, budget = winner(lanes, maximize), equal_budget(lanes)
+    if first is None or budget is None:
         return "no study has a complete trial yet"
-    rows = [f"{first.name} won with {value_label} {first.best_value:.4g}"]
+    rows = [f"{first.name} won with {value_label} {_fmt(first.best_within(budget))} within {budget:g} {unit}, "
+            f"the budget every study spent"]
     for lane in sorted(lanes, key=lambda lane: lane is not first):
-        best = "-" if lane.best_value is None else f"{lane.best_value:.4g}"
-        rows.append(f"  {lane.name:<12} best {best:>8}  {lane.trials:>3} trials  {lane.budget:g} {unit}  "
+        rows.append(f"  {lane.name:<12} best {_fmt(lane.best_within(budget)):>8} within {budget:g}, "
+                    f"{_fmt(lane.best_value):>8} in all  {lane.trials:>3} trials  {lane.budget:g} {unit}  "
                     f"{lane.seconds:.1f} s")
     return "\n".join(rows)
 
@@ -95,7 +119,10 @@ def race_figure(lanes: Sequence[Lane], value_label: str = "value", unit: str = "
     data.append({"type": "bar", "x": [label(lane.name) for lane in lanes], "y": [lane.seconds for lane in lanes],
                  "marker": {"color": [COLORS[i % len(COLORS)] for i in range(len(lanes))]}, "xaxis": "x2",
                  "yaxis": "y2", "showlegend": False, "hovertemplate": "%{x}: %{y:.1f} s<extra></extra>"})
-    layout = _layout(f"The race: best {label(value_label)} so far vs {label(unit)} spent", height=420,
+    budget = equal_budget(lanes)
+    shapes = [] if budget is None else [{"type": "line", "xref": "x", "yref": "paper", "x0": budget, "x1": budget,
+                                         "y0": 0, "y1": 1, "line": {"color": GREY, "dash": "dot", "width": 1}}]
+    layout = _layout(f"The race: best {label(value_label)} so far vs {label(unit)} spent", height=420, shapes=shapes,
                      xaxis={"domain": [0.0, 0.68], "title": {"text": label(unit)}},
                      yaxis={"title": {"text": f"best {label(value_label)}"}},
                      xaxis2={"domain": [0.78, 1.0], "anchor": "y2"},
@@ -128,6 +155,10 @@ class Race(LiveFigures):
 
     def winner(self) -> Lane | None:
         return winner(self.lanes(), self.maximize)
+
+    def equal_budget(self) -> float | None:
+        """The resource every study has spent so far: where ``winner`` judges them."""
+        return equal_budget(self.lanes())
 
     def figures(self) -> list[dict[str, Any]]:
         return [race_figure(self.lanes(), self.target or "value", self.budget_name or "trials")]
