@@ -1,7 +1,8 @@
 """``write_report(study, path)``: one self-contained HTML file describing a study.
 
 It holds the optimisation history, parallel coordinates, slices, learning curves (and Hyperband's
-rungs), the algorithm's explainer, the best configuration and a table of every trial. plotly.js
+rungs), the algorithm's explainer, where trials were stopped early (with a pruner, or after Stop),
+the best configuration and a table of every trial. plotly.js
 is read from the plotly Python package and embedded once; nothing is fetched when it opens.
 
 Everything the user named (study, parameters, metrics, choice values, errors) is escaped: HTML
@@ -118,13 +119,18 @@ def _trial_table(trials: list[FrozenTrial]) -> str:
     return f'<h2>Trials</h2><div class="hpw-scroll"><table class="hpw-trials">{"".join(lines)}</table></div>'
 
 
-def _explainer_figures(study: Study) -> list[dict[str, Any]]:
-    """The algorithm's explainer; a report is still written when it cannot be drawn."""
+def _explainer_figures(study: Study, kind: str = "auto") -> list[dict[str, Any]]:
+    """An explainer's figures; a report is still written when they cannot be drawn."""
     try:
         from .explain import explain_figures
-        return explain_figures(study)
+        return explain_figures(study, kind)
     except Exception:
         return []
+
+
+def _stopped_early(study: Study) -> bool:
+    """A pruner ran, or some trial was stopped (Stop): the pruning view has something to say."""
+    return getattr(study, "pruner", None) is not None or any(t.state is TrialState.PRUNED for t in study.trials)
 
 
 def report_figures(study: Study) -> dict[str, dict[str, Any]]:
@@ -133,6 +139,8 @@ def report_figures(study: Study) -> dict[str, dict[str, Any]]:
     figures = {f"hpw-chart-{name}": plotly_safe(fig) for name, fig in charts.items()}
     for i, fig in enumerate(_explainer_figures(study)):
         figures[f"hpw-explain-{i}"] = fig
+    for i, fig in enumerate(_explainer_figures(study, "pruner") if _stopped_early(study) else []):
+        figures[f"hpw-pruning-{i}"] = fig
     return figures
 
 
@@ -146,6 +154,9 @@ def render_report(study: Study, title: str | None = None) -> str:
     explain = "".join(f'<div class="hpw-chart" id="{i}"></div>' for i in figures if i.startswith("hpw-explain-"))
     if explain:
         explain = f"<h2>How {html.escape(study.algorithm.name)} decided</h2>{explain}"
+    pruning = "".join(f'<div class="hpw-chart" id="{i}"></div>' for i in figures if i.startswith("hpw-pruning-"))
+    if pruning:
+        explain += f"<h2>Where trials were stopped early</h2>{pruning}"
     stamp = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{name}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'

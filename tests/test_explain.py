@@ -331,7 +331,7 @@ def test_the_pruning_view_counts_rungs_and_the_steps_saved_by_hand() -> None:
     assert view.rungs == (explain.RungCount(1, 5, 1), explain.RungCount(3, 3, 2))  # #1 at 1; #2 and #3 past 3
     assert (view.spent, view.full, view.stopped) == (18, 45, 3)  # 9+1+3+4+1 of 5 x 9
     text = explain.pruning_text(view)
-    assert text == ("asha pruning explainer: 5 trials, 3 stopped early (rung 1: 5 reached, 1 stopped; rung 3: 3 "
+    assert text == ("pruning explainer (asha): 5 trials, 3 stopped early (rung 1: 5 reached, 1 stopped; rung 3: 3 "
                     "reached, 2 stopped); 18 steps trained instead of 45 (40%) had every trial run to the end")
 
 
@@ -357,7 +357,7 @@ def test_a_pruned_study_explained_live_shows_its_rungs_and_stopped_trials() -> N
     study.optimize(objective, trials=15, progress=False)
     explainer.refresh()
     stopped = sum(t.state is TrialState.PRUNED for t in study.trials)
-    assert stopped > 0 and explainer.text().startswith(f"asha pruning explainer: 15 trials, {stopped} stopped early "
+    assert stopped > 0 and explainer.text().startswith(f"pruning explainer (asha): 15 trials, {stopped} stopped early "
                                                        f"(rung 1: 15 reached")
     figure = explainer.figures()[0]
     assert [trace["name"] for trace in figure["data"]] == ["stopped early", "trained to the end", "where it stopped"]

@@ -14,7 +14,7 @@ import pytest
 
 import hpwidgets as hw
 from hpwidgets.charts.assets import plotly_js, plotly_safe
-from hpwidgets.report import render_report, script_json, write_report
+from hpwidgets.report import render_report, report_figures, script_json, write_report
 
 EVIL = "<script>window.__pwned = 1</script>"
 EVIL_CHOICE = "</script><!--<script>window.__pwned = 2</script>"
@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-dev-shm-usage"]
 
 
-def evil_study(algo: str = "hyperband", trials: int = 13) -> hw.Study:
+def evil_study(algo: str = "hyperband", trials: int = 13, pruner: str | None = None) -> hw.Study:
     """A study whose every user-chosen string tries to run script; with learning curves and a failure."""
     space = {EVIL: hw.uniform(0, 1), "c": hw.choice(EVIL_CHOICE, "plain"), "epochs": hw.budget(1, 9)}
 
@@ -37,7 +37,7 @@ def evil_study(algo: str = "hyperband", trials: int = 13) -> hw.Study:
         return {EVIL_METRIC: params[EVIL]}
 
     return hw.tune(objective, space, algo=algo, trials=trials, seed=0, storage=None, progress=False,
-                   maximize=EVIL_METRIC, name=EVIL)
+                   maximize=EVIL_METRIC, name=EVIL, pruner=pruner)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,18 @@ def test_report_has_every_section(report: Path) -> None:
         assert f'id="hpw-chart-{chart}"' in text
     assert 'id="hpw-explain-0"' in text and "Best configuration" in text
     assert text.count('<tr class="hpw-') == 13 and '<tr class="hpw-FAIL">' in text
+
+
+def test_a_pruned_study_reports_where_its_trials_were_stopped_and_escapes_it() -> None:
+    study = evil_study("random", trials=15, pruner="asha")
+    assert any(t.state is hw.TrialState.PRUNED for t in study.trials)
+    text = render_report(study)
+    assert 'id="hpw-pruning-0"' in text and "Where trials were stopped early" in text
+    assert all(raw not in text for raw in (EVIL, EVIL_CHOICE, EVIL_METRIC))
+    figure = report_figures(study)["hpw-pruning-0"]
+    assert figure["layout"]["title"]["text"].startswith("Pruning (asha): ")
+    assert figure["layout"]["yaxis"]["title"]["text"] == html.escape(EVIL_METRIC)
+    assert "hpw-pruning-0" not in report_figures(evil_study())  # no pruner, nothing stopped: no section
 
 
 def test_report_of_a_study_without_trials(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def pruning_figure(view: PruningView, value_label: str = "value") -> Figure:
     notes = [{"x": math.log10(r.step) if x_type == "log" else r.step,  # plotly places annotations in log10 units
               "y": 1, "xref": "x", "yref": "paper", "yanchor": "bottom", "showarrow": False,
               "text": f"rung {r.step}: {r.reached}→{r.reached - r.stopped}", "font": {"size": 11}} for r in view.rungs]
-    title = (f"{label(view.pruner)} pruning: {view.stopped} of {len(view.curves)} trials stopped early, "
+    title = (f"Pruning ({label(view.pruner)}): {view.stopped} of {len(view.curves)} trials stopped early, "
              f"{view.spent} of {view.full} steps trained")
     layout = _layout(title, height=420, shapes=shapes, annotations=notes, margin={"l": 60, "r": 20, "t": 80, "b": 45},
                      xaxis={"title": {"text": "step"}, "type": x_type}, yaxis={"title": {"text": label(value_label)}})

@@ -92,5 +92,5 @@ def pruning_text(view: PruningView) -> str:
     where = "; ".join(f"rung {r.step}: {r.reached} reached, {r.stopped} stopped" for r in view.rungs)
     saving = f"{view.spent} steps trained instead of {view.full}" + (
         f" ({view.spent / view.full:.0%})" if view.full else "")
-    return (f"{view.pruner} pruning explainer: {len(view.curves)} trials, {view.stopped} stopped early"
+    return (f"pruning explainer ({view.pruner}): {len(view.curves)} trials, {view.stopped} stopped early"
             + (f" ({where})" if where else "") + f"; {saving} had every trial run to the end")

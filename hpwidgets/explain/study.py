@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..algorithms.pruners import pruner_name
 from ..space import Choice
 from .figures import (
     Figure,
@@ -88,8 +89,7 @@ def study_pruning(study: Study) -> PruningView:
     """The pruning view of a study: its pruner's name and, for ASHA, the rungs it has judged at."""
     pruner = getattr(study, "pruner", None)
     rungs = getattr(pruner, "rung_steps", None)
-    return pruning_view(study.trials, study.target, pruner.name if pruner else "no",
-                        rungs() if callable(rungs) else ())
+    return pruning_view(study.trials, study.target, pruner_name(pruner), rungs() if callable(rungs) else ())
 
 
 def explain_figures(study: Study, kind: str = "auto", param: str | None = None,
