@@ -74,6 +74,20 @@ class FrozenTrial:
                 return value
         return None
 
+    def reported(self, target: str | None) -> list[tuple[int, float]]:
+        """(step, value) of every report that carries ``target``: the learning curve."""
+        return [(r.step, v) for r in self.reports if (v := target_value(r.metrics, target)) is not None]
+
+    def budget_used(self, budget_name: str | None) -> float | None:
+        """The resource this trial used: its budget parameter, or, stopped early, one unit per report
+        up to it (a pruner judges per-epoch reports); None without a numeric budget."""
+        allotted = self.params.get(budget_name) if budget_name else None
+        if isinstance(allotted, bool) or not isinstance(allotted, (int, float)):
+            return None
+        if self.state is TrialState.PRUNED and self.reports:
+            return min(len(self.reports), allotted)
+        return allotted
+
     def evolve(self, **changes: Any) -> FrozenTrial:
         return replace(self, **changes)
 

@@ -10,7 +10,7 @@ import pytest
 
 import hpwidgets as hw
 from hpwidgets.events import StudyFinished, TrialFinished, TrialReported, TrialStarted
-from hpwidgets.trial import TrialState
+from hpwidgets.trial import Report, TrialState
 
 SPACE = {"x": hw.uniform(-2, 2), "n": hw.int(1, 5)}
 
@@ -241,3 +241,13 @@ def test_an_ask_a_full_shared_study_cannot_run_is_withdrawn_from_the_algorithm(t
     late.optimize(lambda p: p["x"], trials=4, progress=False)  # its one ask finds the study full
     assert late.trials == [] and late.finish_reason == "complete"
     assert late.algorithm._pending == []  # no stale ask biasing a later optimize() of this object
+
+
+def test_a_finished_trial_knows_its_curve_and_the_budget_it_used():
+    reports = (Report(1, {"loss": 0.9, "acc": 0.1}), Report(2, {"acc": 0.2}), Report(3, {"loss": 0.5}))
+    pruned = hw.FrozenTrial(0, TrialState.PRUNED, {"x": 0.5, "epochs": 9}, reports=reports)
+    assert pruned.reported("loss") == [(1, 0.9), (3, 0.5)] and pruned.reported("acc") == [(1, 0.1), (2, 0.2)]
+    assert pruned.budget_used("epochs") == 3  # stopped after 3 reports of its 9 epochs
+    assert pruned.evolve(state=TrialState.COMPLETE).budget_used("epochs") == 9
+    assert pruned.budget_used(None) is None and pruned.budget_used("x") == 0.5
+    assert pruned.evolve(params={"epochs": "9"}).budget_used("epochs") is None

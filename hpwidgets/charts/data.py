@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ..space import Choice, SearchSpace
-from ..trial import FrozenTrial, TrialState, target_value
+from ..trial import FrozenTrial, TrialState
 
 
 class Point(NamedTuple):
@@ -213,8 +213,7 @@ class ChartTracker:
         return tuple(out)
 
     def _curve(self, trial: FrozenTrial, in_space: bool) -> Curve | None:
-        pairs = [(r.step, target_value(r.metrics, self.target)) for r in trial.reports]
-        pairs = [(s, v) for s, v in pairs if v is not None]
+        pairs = trial.reported(self.target)
         if not pairs:
             return None
         steps, values = zip(*pairs, strict=True)
@@ -226,8 +225,7 @@ class ChartTracker:
         allotted = trial.params.get(name) if name else None
         if not isinstance(allotted, int):
             return None
-        used = min(len(trial.reports), allotted) if trial.state is TrialState.PRUNED and trial.reports else allotted
-        return RungPoint(used, point)
+        return RungPoint(int(trial.budget_used(name) or allotted), point)
 
 
 def chart_data(trials: Iterable[FrozenTrial], space: SearchSpace | None = None, maximize: bool = False,

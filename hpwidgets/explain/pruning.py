@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from ..trial import FrozenTrial, TrialState, target_value
+from ..trial import FrozenTrial, TrialState
 
 
 class Curve(NamedTuple):
@@ -48,7 +48,7 @@ def curves(trials: Iterable[FrozenTrial], target: str | None = None) -> tuple[Cu
     """Finished trials that reported the target, with their (step, value) reports in order."""
     out = []
     for trial in sorted((t for t in trials if t.state.finished), key=lambda t: t.number):
-        points = [(r.step, v) for r in trial.reports if (v := target_value(r.metrics, target)) is not None]
+        points = trial.reported(target)
         if points:
             out.append(Curve(trial.number, tuple(s for s, _ in points), tuple(v for _, v in points), trial.state))
     return tuple(out)

@@ -47,23 +47,14 @@ class Lane(NamedTuple):
         return next(spent for spent, best in zip(self.spent, self.best, strict=True) if best == value)
 
 
-def resource(trial: FrozenTrial, budget_name: str | None) -> float:
-    """What one finished trial used: its budget (one without a budget dimension), or, when it was
-    stopped early, one unit per report up to that budget."""
-    amount = trial.params.get(budget_name, 1) if budget_name else 1
-    amount = amount if isinstance(amount, (int, float)) else 1
-    if budget_name and trial.state is TrialState.PRUNED and trial.reports:
-        return min(amount, len(trial.reports))
-    return amount
-
-
 def lane(name: str, trials: Iterable[FrozenTrial], budget_name: str | None = None, maximize: bool = False,
          target: str | None = None) -> Lane:
     """One study's curve: resource spent vs best value so far (COMPLETE trials set the best)."""
     spent, best, used, seconds, current = [], [], 0.0, 0.0, None
     finished = sorted((t for t in trials if t.state.finished), key=lambda t: t.number)
     for trial in finished:
-        used += resource(trial, budget_name)
+        amount = trial.budget_used(budget_name)  # stopped early: the reports it made
+        used += 1 if amount is None else amount  # no budget dimension: one per trial
         seconds += trial.duration or 0.0
         value = trial_value(trial, target) if trial.state is TrialState.COMPLETE else None
         if value is not None and (current is None or (value > current if maximize else value < current)):
