@@ -51,7 +51,10 @@ NOTES = [
     "/ 0.26) the parallel run is far behind the sequential one 3 trials earlier (0.036 / 0.277 / "
     "0.227 on these seeds): asks drawn from one model around one incumbent advance a greedy "
     "refinement once per batch, not once per trial, so on Hartmann6 the lag is the smaller part of "
-    "the parallel cost.",
+    "the parallel cost. Also tried (seeds 100-199, default 0.051 / 0.49 / 0.26): asks made while "
+    "others run fitted on a bootstrap resample of the history, diversity from the data instead of a "
+    "liar (0.087 / 0.66 / 0.30; without the liar 0.096 / 0.64 / 0.27), or on a random 80% of it "
+    "(0.078 / 0.54 / 0.23; without the liar 0.054 / 0.54 / 0.27).",
     "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
     "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
     "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "
