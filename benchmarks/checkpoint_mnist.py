@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist_mlp import Data, Objective, accuracy, load_mnist, new_model, synthetic_data, train_epoch, unpack
+from mnist_mlp import Data, FreshTrainer, Objective, accuracy, load_mnist, synthetic_data, train_epoch
 from results_md import provenance, table, write_section
 
 import hpwidgets as hw
@@ -54,16 +54,11 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 _DATA: Data | None = None  # set in the parent before the worker processes fork
 
 
-class CheckpointObjective:
+class CheckpointObjective(FreshTrainer):
     """Trains a config to ``epochs``, continuing the state its checkpoint folder holds."""
 
-    def __init__(self, data: Data, rep: int) -> None:
-        self.data, self.rep = data, rep
-
     def __call__(self, params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
-        torch.set_num_threads(1)
-        lr, bs, budget, seed = unpack(params, self.rep)
-        model, opt = new_model(seed, lr)
+        bs, budget, seed, model, opt = self.start(params)
         saved, done = trial.checkpoint_dir / "state.pt", 0
         if saved.exists():
             state = torch.load(saved)

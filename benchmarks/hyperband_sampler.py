@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from functions import PROBLEMS, Problem  # noqa: E402
-from results_md import provenance, table, write_section  # noqa: E402
+from results_md import median_grid, provenance, table, write_section  # noqa: E402
 
 import hpwidgets.space as hs  # noqa: E402
 from hpwidgets.algorithms.hyperband import Hyperband  # noqa: E402
@@ -60,14 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     start, stop = (int(x) for x in args.seeds.split(":"))
     problems = args.problems.split(",")
-    rows = []
-    for sampler in SAMPLERS:
-        cells = []
-        for name in problems:
-            regrets = [run(PROBLEMS[name], sampler, seed) for seed in range(start, stop)]
-            cells.append(f"{statistics.median(regrets):.3g}")
-            print(f"# {sampler} {name} {cells[-1]}", file=sys.stderr, flush=True)
-        rows.append([sampler, *cells])
+    medians = median_grid(SAMPLERS, problems, range(start, stop),
+                          lambda sampler, name, seed: run(PROBLEMS[name], sampler, seed))
+    rows = [[sampler, *(f"{m:.3g}" for m in values)] for sampler, values in medians.items()]
     body = "\n\n".join([
         provenance(),
         f"Median over seeds {start}-{stop - 1} of the noise-free regret of the best full-budget config after two "

@@ -103,18 +103,27 @@ class Objective:
                 "trained_epochs": float(budget - done)}
 
 
-class Curve:
-    """Trains a config epoch by epoch to ``epochs``, reporting validation accuracy at step =
-    epochs trained, for a pruner to stop it. Seeds as in ``Objective``, so the accuracy after
-    k epochs equals a k-epoch ``Objective`` trial's (random search's results carry over)."""
+class FreshTrainer:
+    """What the trial-taking MNIST objectives share: the data, the repetition, and each call's
+    config with a freshly seeded model (one torch thread: trials run side by side)."""
 
     def __init__(self, data: Data, rep: int) -> None:
         self.data, self.rep = data, rep
 
-    def __call__(self, params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
+    def start(self, params: dict[str, Any]) -> tuple[int, int, int, nn.Module, torch.optim.Optimizer]:
+        """(batch size, budget, seed, model, optimizer) for ``params``."""
         torch.set_num_threads(1)
         lr, bs, budget, seed = unpack(params, self.rep)
-        model, opt = new_model(seed, lr)
+        return (bs, budget, seed, *new_model(seed, lr))
+
+
+class Curve(FreshTrainer):
+    """Trains a config epoch by epoch to ``epochs``, reporting validation accuracy at step =
+    epochs trained, for a pruner to stop it. Seeds as in ``Objective``, so the accuracy after
+    k epochs equals a k-epoch ``Objective`` trial's (random search's results carry over)."""
+
+    def __call__(self, params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
+        bs, budget, seed, model, opt = self.start(params)
         for epoch in range(budget):
             train_epoch(model, opt, self.data, bs, seed + 7919 * (epoch + 1))
             trial.report(epoch + 1, accuracy=accuracy(model, self.data.val))

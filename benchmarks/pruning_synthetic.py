@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from functions import PROBLEMS, Problem
-from results_md import provenance, table, write_section
+from results_md import median_grid, provenance, table, write_section
 
 import hpwidgets as hw
 import hpwidgets.space as hs
@@ -177,12 +176,8 @@ def main() -> None:
     args = parser.parse_args()
     start, stop = (int(x) for x in args.seeds.split(":"))
     problems = args.problems.split(",")
-    medians: dict[str, list[float]] = {}
-    for method in METHODS:
-        medians[method] = []
-        for name in problems:
-            medians[method].append(statistics.median(RUNNERS[method](PROBLEMS[name], s) for s in range(start, stop)))
-            print(f"# {method} {name} {medians[method][-1]:.3g}", file=sys.stderr, flush=True)
+    medians = median_grid(METHODS, problems, range(start, stop),
+                          lambda method, name, seed: RUNNERS[method](PROBLEMS[name], seed))
     rows = [[method, *(f"{m:.3g}" for m in values)] for method, values in medians.items()]
     body = "\n\n".join([
         provenance(),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -44,3 +45,16 @@ def write_section(title: str, body: str) -> None:
         text = text.rstrip() + "\n\n" + section
     RESULTS.write_text(text)
     print(f"wrote section {title!r} of {RESULTS}")
+
+
+def median_grid(methods: Sequence[str], problems: Sequence[str], seeds: range,
+                run: Callable[[str, str, int], float]) -> dict[str, list[float]]:
+    """{method: [median over ``seeds`` of ``run(method, problem, seed)`` per problem]}, with a
+    progress line on stderr after each cell (these runs take minutes)."""
+    medians: dict[str, list[float]] = {}
+    for method in methods:
+        medians[method] = []
+        for problem in problems:
+            medians[method].append(statistics.median(run(method, problem, seed) for seed in seeds))
+            print(f"# {method} {problem} {medians[method][-1]:.3g}", file=sys.stderr, flush=True)
+    return medians
