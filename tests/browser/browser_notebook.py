@@ -30,6 +30,7 @@ HISTORY_POINTS = ".hpw-chart-history .scatterlayer .trace .points path.point"
 PROGRESS_LINE = ".hpw-progress-line"
 STOP = "button.hpw-stop"
 PRUNER = ".hpw-prune select"  # the ipywidgets Dropdown renders a <select>
+EXPLAINER_PLOTS = ".hpw-explainer .hpw-explainer-figure .main-svg"  # plotly's SVG, once a figure is drawn
 SPACE_HEADER = ".hpw-space-accordion .jupyter-widget-Collapse-header"
 SLIDER_TRACK = ".hpw-dim-{name} .noUi-target"
 SLIDER_UPPER = ".hpw-dim-{name} .noUi-handle-upper"
@@ -40,7 +41,8 @@ _PANEL = "window.jupyterapp.shell.currentWidget"
 
 
 def tuning_notebook() -> nbformat.NotebookNode:
-    """Cell 0 loads the extension, cell 1 tunes (background search), cell 2 reports the study as JSON."""
+    """Cell 0 loads the extension, cell 1 tunes (background search), cell 2 reports the study as JSON,
+    cell 3 shows its explainer."""
     tune = (f"%%hptune --algo random --prune median --trials {TRIALS} --seed 0 --maximize acc --name browser "
             f"--storage none -o study\n"
             f"x = hp.uniform(0, 1)\nimport time\ntime.sleep({TRIAL_SLEEP_S})  # time to watch points appear\n"
@@ -49,7 +51,8 @@ def tuning_notebook() -> nbformat.NotebookNode:
               f"print({STATE_MARK!r}, json.dumps({{'n': len(study.trials), 'running': study.running, "
               "'reason': study.finish_reason, 'x': study.space['x'].to_dict(), "
               "'last_x': study.trials[-1].params['x']}))")
-    cells = ["%load_ext hpwidgets", tune, report]
+    explain = "from hpwidgets import explain\nexplainer = explain.show(study)  # random search: the GP view"
+    cells = ["%load_ext hpwidgets", tune, report, explain]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "hpwidgets browser test", "language": "python"}
     return nb
@@ -187,6 +190,14 @@ class NotebookPage:
         """The pruner dropdown's shown value, and whether it is disabled."""
         select = self.page.locator(PRUNER)
         return select.input_value(), select.is_disabled()
+
+    def wait_explainer(self, timeout_s: float = 60) -> int:
+        """Wait until the explainer widget has drawn a figure; how many of its figures are drawn."""
+        self.wait_until("(sel) => document.querySelectorAll(sel).length > 0", EXPLAINER_PLOTS, timeout_s,
+                        "the explainer drew no figure")
+        return int(self.page.evaluate(
+            "(sel) => new Set(Array.from(document.querySelectorAll(sel), svg => "
+            "svg.closest('.hpw-explainer-figure'))).size", EXPLAINER_PLOTS))
 
     def press_stop(self, timeout_s: float = 30) -> None:
         """Click Stop and wait until the panel says the search ended as stopped."""

@@ -1,4 +1,5 @@
-"""The one scenario both frontends must pass: live points, the pruner shown, a slider drag that reaches Python, Stop."""
+"""The one scenario both frontends must pass: live points, the pruner shown, a slider drag that reaches
+Python, Stop, and the study's explainer drawn."""
 
 from __future__ import annotations
 
@@ -68,6 +69,14 @@ def check_space(state: dict[str, Any], shown: float) -> None:
     assert 0 <= state["last_x"] <= x["high"], f"the last trial ignored the edited space: {state}"
 
 
+def check_explainer(nb: NotebookPage) -> None:
+    """The stopped study's explainer (an anywidget sharing the panel's plotly.js) draws its figures."""
+    nb.run_cell(3)
+    assert "Error" not in nb.output_text(3), f"the explainer cell failed:\n{nb.describe()}"
+    drawn = nb.wait_explainer()
+    assert drawn == 1, f"the GP explainer of a 1-D space draws one figure (its cut along x), but {drawn} were drawn"
+
+
 def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
     start_search(nb)
     check_points_grow(nb)
@@ -75,3 +84,4 @@ def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
     state = check_stop(nb)
     nb.screenshot(screenshot)  # the stopped panel: grey out-of-range points, the opened slider
     check_space(state, shown)
+    check_explainer(nb)
