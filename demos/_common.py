@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,22 @@ def simple_nn() -> Any:
     """The article's SimpleNN: 784 -> 128 -> ReLU -> 10."""
     from torch import nn
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def seeded(model: Any, *config: Any) -> Any:
+    """``model`` with its Linear layers re-drawn (PyTorch's default bounds, 1/sqrt(fan_in)) from a
+    generator seeded by ``config``: studies running side by side in threads share torch's global
+    RNG, so only a private generator makes a trial repeatable."""
+    import torch
+    from torch import nn
+    generator = torch.Generator().manual_seed(zlib.crc32(repr(config).encode()))
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / math.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.uniform_(-bound, bound, generator=generator)
+    return model
 
 
 def train_epoch(model: Any, loader: Any, optimizer: Any) -> None:
