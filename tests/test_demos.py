@@ -22,7 +22,7 @@ import nbclient
 import nbformat
 import numpy as np
 import pytest
-import torch  # noqa: F401 - a dev dependency: missing means a broken install
+import torch
 
 import hpwidgets as hw
 
@@ -132,3 +132,23 @@ def test_synthetic_files_read_like_the_real_ones(tmp_path: Path) -> None:
     assert train.data.shape == (30, 28, 28) and test.targets.shape == (20,) and train.targets.max() <= 9
     X, y = hw.datasets.california_housing(tmp_path / "california_housing" / "cal_housing.data")
     assert X.shape == (50, 8) and np.all((y > 0) & (y <= 5.00001))
+
+
+def test_seeded_weights_repeat_per_config_and_keep_pytorchs_bounds() -> None:
+    sys.path.insert(0, str(REPO / "demos"))
+    try:
+        from _common import seeded
+    finally:
+        sys.path.remove(str(REPO / "demos"))
+    from torch import nn
+
+    def weights(*config: object) -> list[torch.Tensor]:
+        model = seeded(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), *config)
+        return [p.detach().clone() for p in model.parameters()]
+
+    torch.manual_seed(1)  # the global RNG plays no part
+    first = weights(0.01, 32)
+    torch.manual_seed(2)
+    assert all(torch.equal(a, b) for a, b in zip(first, weights(0.01, 32), strict=True))
+    assert not torch.equal(first[0], weights(0.01, 33)[0])
+    assert first[0].abs().max() <= 1 / math.sqrt(64) and first[2].abs().max() <= 1 / math.sqrt(32)
