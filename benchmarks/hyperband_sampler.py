@@ -12,7 +12,6 @@ trials, eta 3, sync brackets), median over seeds. Samplers: random (plain Hyperb
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from functions import PROBLEMS, Problem  # noqa: E402
-from results_md import median_grid, provenance, table, write_section  # noqa: E402
+from results_md import median_grid, provenance, seeds_and_problems, table, write_section  # noqa: E402
 
 import hpwidgets.space as hs  # noqa: E402
 from hpwidgets.algorithms.hyperband import Hyperband  # noqa: E402
@@ -52,21 +51,15 @@ def run(problem: Problem, sampler: str, seed: int, n_trials: int = 138) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="100:140", metavar="START:STOP")
-    parser.add_argument("--problems", default="branin,hartmann6,mixed5")
-    parser.add_argument("--write", action="store_true", help="rewrite this section of RESULTS.md")
-    args = parser.parse_args()
-    start, stop = (int(x) for x in args.seeds.split(":"))
-    problems = args.problems.split(",")
-    medians = median_grid(SAMPLERS, problems, range(start, stop),
+    args, seeds, problems = seeds_and_problems(__doc__, "100:140")
+    medians = median_grid(SAMPLERS, problems, seeds,
                           lambda sampler, name, seed: run(PROBLEMS[name], sampler, seed))
     rows = [[sampler, *(f"{m:.3g}" for m in values)] for sampler, values in medians.items()]
     body = "\n\n".join([
         provenance(),
-        f"Median over seeds {start}-{stop - 1} of the noise-free regret of the best full-budget config after two "
-        f"Hyperband iterations (138 trials, budget 1-27, eta 3, sync); every report carries Gaussian noise of sd "
-        f"{NOISE}/sqrt(budget). `tpe` is the BOHB-style sampler (hpwidgets/algorithms/config_sampler.py).",
+        f"Median over seeds {seeds.start}-{seeds.stop - 1} of the noise-free regret of the best full-budget config "
+        f"after two Hyperband iterations (138 trials, budget 1-27, eta 3, sync); every report carries Gaussian "
+        f"noise of sd {NOISE}/sqrt(budget). `tpe` is the BOHB-style sampler (hpwidgets/algorithms/config_sampler.py).",
         table(["sampler", *problems], rows),
     ])
     print(body)

@@ -21,7 +21,6 @@ budget, median over seeds.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from functions import PROBLEMS, Problem
-from results_md import median_grid, provenance, table, write_section
+from results_md import median_grid, provenance, seeds_and_problems, table, write_section
 
 import hpwidgets as hw
 import hpwidgets.space as hs
@@ -169,20 +168,14 @@ def worker_ratios(medians: dict[str, list[float]], problems: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0:50", metavar="START:STOP")
-    parser.add_argument("--problems", default="branin,hartmann6,mixed5")
-    parser.add_argument("--write", action="store_true", help="rewrite this section of RESULTS.md")
-    args = parser.parse_args()
-    start, stop = (int(x) for x in args.seeds.split(":"))
-    problems = args.problems.split(",")
-    medians = median_grid(METHODS, problems, range(start, stop),
+    args, seeds, problems = seeds_and_problems(__doc__, "0:50")
+    medians = median_grid(METHODS, problems, seeds,
                           lambda method, name, seed: RUNNERS[method](PROBLEMS[name], seed))
     rows = [[method, *(f"{m:.3g}" for m in values)] for method, values in medians.items()]
     body = "\n\n".join([
         provenance(),
-        f"Median over seeds {start}-{stop - 1} of the noise-free regret of the best full-budget config once "
-        f"{COMPUTE} budget units are spent (two Hyperband iterations at budget 1-{TOP}, eta 3), trials one at a "
+        f"Median over seeds {seeds.start}-{seeds.stop - 1} of the noise-free regret of the best full-budget config "
+        f"once {COMPUTE} budget units are spent (two Hyperband iterations at budget 1-{TOP}, eta 3), trials one at a "
         f"time; every report carries Gaussian noise of sd {NOISE}/sqrt(budget). See the script's docstring for "
         "each method's accounting.",
         table(["method", *problems], rows),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -58,3 +59,14 @@ def median_grid(methods: Sequence[str], problems: Sequence[str], seeds: range,
             medians[method].append(statistics.median(run(method, problem, seed) for seed in seeds))
             print(f"# {method} {problem} {medians[method][-1]:.3g}", file=sys.stderr, flush=True)
     return medians
+
+
+def seeds_and_problems(doc: str, seeds: str) -> tuple[argparse.Namespace, range, list[str]]:
+    """The synthetic benchmarks' command line: --seeds START:STOP, --problems, --write."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default=seeds, metavar="START:STOP")
+    parser.add_argument("--problems", default="branin,hartmann6,mixed5")
+    parser.add_argument("--write", action="store_true", help="rewrite this section of RESULTS.md")
+    args = parser.parse_args()
+    start, stop = (int(x) for x in args.seeds.split(":"))
+    return args, range(start, stop), args.problems.split(",")
