@@ -9,7 +9,8 @@ iterations (846 units, eta 3), counted in completion order, one trial at a time:
 * hyperband / bohb (``Hyperband(sampler="random" | "tpe", mode="sync")``): *restart* costs each
   trial its budget; *resume* (``trial.checkpoint_dir``) costs a promoted config only the new units;
 * asha + random / tpe / gp (``pruner="asha"``): every trial reports after each unit and is
-  stopped at rungs 1, 3 and 9; it costs the units it reported;
+  stopped at rungs 1, 3 and 9; it costs the units it reported; "gp, fidelity" is
+  ``NativeGP(fidelity=True)``, which models the step each stopped trial reached;
 * median + random / tpe (``pruner="median"``): the same, stopped at any unit where its best value
   so far is worse than the median of the finished trials' values there (after 5 finished trials).
 
@@ -36,6 +37,8 @@ from results_md import median_grid, provenance, seeds_and_problems, table, write
 import hpwidgets as hw
 import hpwidgets.space as hs
 from hpwidgets.algorithms import make_algorithm
+from hpwidgets.algorithms.base import Algorithm
+from hpwidgets.algorithms.gp_native import NativeGP
 from hpwidgets.algorithms.hyperband import Hyperband
 from hpwidgets.algorithms.pruners import ASHAPruner
 from hpwidgets.events import TrialReported
@@ -45,7 +48,7 @@ from hpwidgets.trial import FrozenTrial, Report, TrialState
 TITLE = "Stopping early at equal compute (synthetic)"
 TOP, NOISE, COMPUTE = 27, 0.5, 846
 METHODS = ("random", "tpe", "gp", "hyperband restart", "hyperband resume", "bohb restart", "bohb resume",
-           "asha + random", "asha + tpe", "asha + gp", "median + random", "median + tpe",
+           "asha + random", "asha + tpe", "asha + gp", "asha + gp, fidelity", "median + random", "median + tpe",
            "asha + random, 4 workers", "asha + tpe, 4 workers")
 
 
@@ -80,7 +83,7 @@ def hyperband(problem: Problem, sampler: str, seed: int, resume: bool) -> float:
     return best
 
 
-def pruned(problem: Problem, algo: str, seed: int, pruner: str = "asha") -> float:
+def pruned(problem: Problem, algo: str | Algorithm, seed: int, pruner: str = "asha") -> float:
     """A study with ``pruner`` stopped at the report that spends ``COMPUTE`` units."""
     rng = np.random.default_rng(seed)
 
@@ -147,6 +150,7 @@ RUNNERS: dict[str, Callable[[Problem, int], float]] = {
     "asha + random": lambda p, s: pruned(p, "random", s),
     "asha + tpe": lambda p, s: pruned(p, "tpe", s),
     "asha + gp": lambda p, s: pruned(p, "gp", s),
+    "asha + gp, fidelity": lambda p, s: pruned(p, NativeGP(fidelity=True), s),
     "median + random": lambda p, s: pruned(p, "random", s, "median"),
     "median + tpe": lambda p, s: pruned(p, "tpe", s, "median"),
     "asha + random, 4 workers": lambda p, s: pruned_workers(p, "random", s, 4),

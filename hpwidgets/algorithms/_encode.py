@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..space import Choice, Dimension, Float, Int, SearchSpace
-from ..trial import FrozenTrial
+from ..trial import FrozenTrial, TrialState
 
 # Above this many levels a discrete dimension is searched like a continuous one.
 MAX_GRID = 4096
@@ -180,11 +180,14 @@ class EncodedHistory:
         self._rows: list[np.ndarray] = []
         self._losses: list[float] = []
         self._numbers: list[int] = []
+        self._steps: list[tuple[float, bool]] = []
 
-    def add(self, trial: FrozenTrial, loss: float) -> None:
+    def add(self, trial: FrozenTrial, loss: float, target: str | None = None) -> None:
         self._rows.append(self.encoder.encode(trial.params))
         self._losses.append(loss)
         self._numbers.append(trial.number)
+        curve = trial.reported(target)
+        self._steps.append((float(curve[-1][0]) if curve else math.nan, trial.state is TrialState.PRUNED))
 
     def __len__(self) -> int:
         return len(self._losses)
@@ -193,3 +196,9 @@ class EncodedHistory:
         """(rows, losses, trial numbers), in the order the trials were told."""
         X = np.array(self._rows).reshape(len(self._rows), self.encoder.n_dims)
         return X, np.array(self._losses, dtype=float), np.array(self._numbers)
+
+    def last_steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's last reported step (NaN without reports) and whether it was stopped early:
+        how far a pruned trial's stand-in loss is from a finished one (``_gp_fidelity``)."""
+        steps = np.array([s for s, _ in self._steps], dtype=float)
+        return steps, np.array([p for _, p in self._steps], dtype=bool)

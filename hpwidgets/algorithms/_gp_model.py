@@ -96,25 +96,27 @@ def matern52(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * e, -(5.0 / 6.0) * (1.0 + SQRT5 * r) * e
 
 
-def robust_cholesky(K: np.ndarray, diagonal: float) -> np.ndarray:
-    """Cholesky of ``K + diagonal I``, adding jitter tenfold until it succeeds (duplicates)."""
-    eye = np.eye(len(K))
+def robust_cholesky(K: np.ndarray, diagonal: float | np.ndarray) -> np.ndarray:
+    """Cholesky of ``K + diag(diagonal)``, adding jitter tenfold until it succeeds (duplicates)."""
+    diagonal = np.broadcast_to(np.asarray(diagonal, dtype=float), (len(K),))
     for _ in range(10):
         try:
-            return np.linalg.cholesky(K + diagonal * eye)
+            return np.linalg.cholesky(K + np.diag(diagonal))
         except np.linalg.LinAlgError:
-            diagonal = max(diagonal * 10.0, 1e-9)
+            diagonal = np.maximum(diagonal * 10.0, 1e-9)
     raise np.linalg.LinAlgError("the kernel matrix is not positive definite even with jitter")
 
 
 def neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray, priors: Priors,
-                      is_cat: np.ndarray) -> tuple[float, np.ndarray]:
-    """-(log marginal likelihood + log prior) and its gradient in ``theta``."""
+                      is_cat: np.ndarray, noise_scale: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """-(log marginal likelihood + log prior) and its gradient in ``theta``. Observation i has
+    noise variance ``noise * noise_scale[i]`` (default 1: homoscedastic)."""
     n = len(y)
     rho, signal, noise = np.exp(theta[:-2]), math.exp(theta[-2]), math.exp(theta[-1])
+    scale = np.ones(n) if noise_scale is None else noise_scale
     corr, dcorr = matern52(D @ rho)
     K = signal * corr
-    K[np.diag_indices(n)] += noise + JITTER
+    K[np.diag_indices(n)] += noise * scale + JITTER
     try:
         factor = cho_factor(K, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
@@ -125,21 +127,22 @@ def neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray, priors: P
     W = cho_solve(factor, np.eye(n), check_finite=False) - np.outer(alpha, alpha)
     g_rho = 0.5 * rho * np.einsum("ij,ijd->d", W * (signal * dcorr), D)
     g_signal = 0.5 * np.sum(W * (signal * corr))
-    g_noise = 0.5 * noise * np.trace(W)
+    g_noise = 0.5 * noise * (np.trace(W) if noise_scale is None else np.sum(np.diag(W) * scale))
     lp, g_lp = priors.log_prior_and_grad(theta, is_cat)
     return float(nll - lp), np.concatenate([g_rho, [g_signal, g_noise]]) - g_lp
 
 
 def fit_theta(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[np.ndarray],
-              priors: Priors, maxiter: int = 200) -> np.ndarray:
+              priors: Priors, maxiter: int = 200, noise_scale: np.ndarray | None = None) -> np.ndarray:
     """MAP hyperparameters by L-BFGS-B from each start (e.g. the previous fit and the prior's
     centre: a warm start alone can stay in a poor optimum); the best result wins."""
     D = sq_dists(X, X, is_cat)
     bounds = priors.bounds(X.shape[1])
     lo, hi = [b[0] for b in bounds], [b[1] for b in bounds]
     best_x, best_f = np.clip(starts[0], lo, hi), np.inf
+    args = (D, y, priors, is_cat, noise_scale)
     for theta0 in starts:
-        result = minimize(neg_log_posterior, np.clip(theta0, lo, hi), args=(D, y, priors, is_cat), jac=True,
+        result = minimize(neg_log_posterior, np.clip(theta0, lo, hi), args=args, jac=True,
                           method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter})
         if np.all(np.isfinite(result.x)) and result.fun < best_f:
             best_x, best_f = result.x, result.fun
@@ -170,11 +173,13 @@ def log_h(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Posterior:
     """The GP conditioned on (X, y) with fixed ``theta``: predictions and log-EI with gradients."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, theta: np.ndarray, is_cat: np.ndarray) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, theta: np.ndarray, is_cat: np.ndarray,
+                 noise_scale: np.ndarray | None = None) -> None:
         self.X, self.y, self.theta, self.is_cat = X, y, theta, is_cat
+        self.noise_scale = np.ones(len(y)) if noise_scale is None else noise_scale
         self.rho, self.signal = np.exp(theta[:-2]), math.exp(theta[-2])
         K = self.signal * matern52(sq_dists(X, X, is_cat) @ self.rho)[0]
-        self.L = robust_cholesky(K, math.exp(theta[-1]) + JITTER)
+        self.L = robust_cholesky(K, math.exp(theta[-1]) * self.noise_scale + JITTER)
         self.alpha = cho_solve((self.L, True), y, check_finite=False)
 
     def predict(self, Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +198,8 @@ class Posterior:
         if len(Xp) == 0:
             return self
         mean, _ = self.predict(Xp)
-        return Posterior(np.vstack([self.X, Xp]), np.concatenate([self.y, mean]), self.theta, self.is_cat)
+        return Posterior(np.vstack([self.X, Xp]), np.concatenate([self.y, mean]), self.theta, self.is_cat,
+                         np.concatenate([self.noise_scale, np.ones(len(Xp))]))
 
     def log_ei(self, Xc: np.ndarray, best: float) -> np.ndarray:
         mean, var = self.predict(Xc)

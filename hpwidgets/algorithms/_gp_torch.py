@@ -46,11 +46,11 @@ def _prior(theta: torch.Tensor, priors: Priors, is_cat: torch.Tensor) -> torch.T
 
 
 def _neg_log_posterior(theta_np: np.ndarray, D: torch.Tensor, y: torch.Tensor, priors: Priors,
-                       is_cat: torch.Tensor) -> tuple[float, np.ndarray]:
+                       is_cat: torch.Tensor, scale: torch.Tensor) -> tuple[float, np.ndarray]:
     theta = _t(theta_np).requires_grad_(True)
     n = len(y)
     K = torch.exp(theta[-2]) * matern52(D @ torch.exp(theta[:-2]))
-    K = K + (torch.exp(theta[-1]) + JITTER) * torch.eye(n, dtype=DTYPE, device=DEVICE)
+    K = K + torch.diag(torch.exp(theta[-1]) * scale + JITTER)
     L, info = torch.linalg.cholesky_ex(K)
     if int(info) != 0:
         return 1e10, np.zeros_like(theta_np)
@@ -63,15 +63,16 @@ def _neg_log_posterior(theta_np: np.ndarray, D: torch.Tensor, y: torch.Tensor, p
 
 
 def fit_theta(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[np.ndarray],
-              priors: Priors, maxiter: int = 200) -> np.ndarray:
+              priors: Priors, maxiter: int = 200, noise_scale: np.ndarray | None = None) -> np.ndarray:
     """MAP hyperparameters by L-BFGS-B from each start; the best result wins."""
     cat = torch.as_tensor(is_cat, device=DEVICE)
     D, yt = sq_dists(_t(X), _t(X), cat), _t(y)
+    scale = _t(np.ones(len(y)) if noise_scale is None else noise_scale)
     bounds = priors.bounds(X.shape[1])
     lo, hi = [b[0] for b in bounds], [b[1] for b in bounds]
     best_x, best_f = np.clip(starts[0], lo, hi), np.inf
     for theta0 in starts:
-        result = minimize(_neg_log_posterior, np.clip(theta0, lo, hi), args=(D, yt, priors, cat), jac=True,
+        result = minimize(_neg_log_posterior, np.clip(theta0, lo, hi), args=(D, yt, priors, cat, scale), jac=True,
                           method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter})
         if np.all(np.isfinite(result.x)) and result.fun < best_f:
             best_x, best_f = result.x, result.fun
@@ -97,18 +98,19 @@ class _LogH(torch.autograd.Function):
 class Posterior:
     """The GP conditioned on (X, y) with fixed ``theta``; the interface of ``_gp_model``."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, theta: np.ndarray, is_cat: np.ndarray) -> None:
-        self.X_np, self.y_np, self.theta, self.is_cat_np = X, y, theta, is_cat
+    def __init__(self, X: np.ndarray, y: np.ndarray, theta: np.ndarray, is_cat: np.ndarray,
+                 noise_scale: np.ndarray | None = None) -> None:
+        self.X_np, self.y, self.theta, self.is_cat_np = X, y, theta, is_cat
+        self.noise_scale = np.ones(len(y)) if noise_scale is None else noise_scale
         self.X, self.is_cat = _t(X), torch.as_tensor(is_cat, device=DEVICE)
         self.rho, self.signal = torch.exp(_t(theta[:-2])), math.exp(theta[-2])
         K = self.signal * matern52(sq_dists(self.X, self.X, self.is_cat) @ self.rho)
-        eye = torch.eye(len(y), dtype=DTYPE, device=DEVICE)
-        diagonal = math.exp(theta[-1]) + JITTER
+        diagonal = _t(math.exp(theta[-1]) * self.noise_scale + JITTER)
         for _ in range(10):  # more jitter until duplicates stop breaking the factorisation
-            L, info = torch.linalg.cholesky_ex(K + diagonal * eye)
+            L, info = torch.linalg.cholesky_ex(K + torch.diag(diagonal))
             if int(info) == 0:
                 break
-            diagonal *= 10.0
+            diagonal = torch.clamp(diagonal * 10.0, min=1e-9)
         self.L = L
         self.alpha = torch.cholesky_solve(_t(y)[:, None], L)[:, 0]
 
@@ -124,15 +126,15 @@ class Posterior:
         return mean.cpu().numpy(), (sd**2).cpu().numpy()
 
     def incumbent(self) -> float:
-        return float(self.y_np.min())
+        return float(self.y.min())
 
     def with_fantasies(self, Xp: np.ndarray) -> Posterior:
         """Kriging believer: pending points told their own posterior mean, theta unchanged."""
         if len(Xp) == 0:
             return self
         mean, _ = self.predict(Xp)
-        return Posterior(np.vstack([self.X_np, Xp]), np.concatenate([self.y_np, mean]), self.theta,
-                         self.is_cat_np)
+        return Posterior(np.vstack([self.X_np, Xp]), np.concatenate([self.y, mean]), self.theta,
+                         self.is_cat_np, np.concatenate([self.noise_scale, np.ones(len(Xp))]))
 
     def _log_ei(self, Xc: torch.Tensor, best: float) -> torch.Tensor:
         mean, sd = self._mean_sd(Xc)

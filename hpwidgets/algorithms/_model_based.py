@@ -39,7 +39,7 @@ class ModelBased(Algorithm):
         self._encoder = UnitEncoder(space)
         self._scored = EncodedHistory(self._encoder)
         for trial, loss in self.scored_history():
-            self._scored.add(trial, loss)
+            self._scored.add(trial, loss, self.target)
         self._pending = [p for p in self._pending if all(space[k].contains(v) for k, v in p.items())]
 
     def ask(self) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class ModelBased(Algorithm):
         self._pending = drop_told(self._pending, trial.params)
         loss = self.loss(trial)
         if self._scored is not None and loss is not None and self.in_space(trial):
-            self._scored.add(trial, loss)
+            self._scored.add(trial, loss, self.target)
 
     def _startup_count(self) -> int:
         """Asks still pending count towards the start-up design (at most ``parallel - 1`` of
