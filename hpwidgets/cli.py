@@ -3,7 +3,7 @@
     hptune demo [--trials 20] [-o quickstart-report.html]   the quickstart, headless, then its HTML report
     hptune run script.py:objective [--space SPACE] ...       tune a function from a script
     hptune report NAME [--storage hptune.db] [-o NAME.html]  a stored study's HTML report
-    hptune list [--storage hptune.db]                         the stored studies
+    hptune list [hptune.db]                                   the stored studies (or --storage FILE)
     hptune clean NAME [--storage hptune.db] [--all]           remove its checkpoint folders but the best's
     hptune lab [DIR]                                          the demo notebooks in JupyterLab
 
@@ -49,7 +49,7 @@ def _study_table(storage: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    print(_study_table(args.storage))
+    print(_study_table(args.file or args.storage))
 
 
 def _stored_study(args: argparse.Namespace) -> Any:
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--all", action="store_true", help="the best trial's folder too")
     clean.set_defaults(func=cmd_clean)
     listing = sub.add_parser("list", help="the studies in a storage file")
+    listing.add_argument("file", nargs="?", help="the SQLite file (default hptune.db), like --storage")
     listing.add_argument("--storage", default="hptune.db")
     listing.set_defaults(func=cmd_list)
     lab = sub.add_parser("lab", help="open the demo notebooks in JupyterLab")

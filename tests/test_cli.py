@@ -52,6 +52,11 @@ def test_list_shows_the_stored_studies(stored: Path, capsys: pytest.CaptureFixtu
     assert row.split()[:3] == ["stored", "3", "3"] and row.split()[4:] == ["random", "minimize"]
 
 
+def test_list_takes_the_file_as_an_argument_too(stored: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list", str(stored)]) == 0  # `hptune list FILE`, as `ls` would take it
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == ["stored", "3"]
+
+
 def test_list_without_a_storage_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["list", "--storage", str(tmp_path / "none.db")]) == 2
     assert "no storage file" in capsys.readouterr().err
