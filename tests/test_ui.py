@@ -7,6 +7,7 @@ at a comm that records every message it would send to the frontend.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from typing import Any, ClassVar
 
@@ -370,6 +371,39 @@ def test_frontend_mode_follows_the_kernel_and_the_override(monkeypatch):
     assert frontend_mode() == "widget" and frontend_mode("static") == "static"
     with pytest.raises(ValueError, match="mode"):
         frontend_mode("html")
+
+
+class FakeColabOutput:
+    """Stands in for ``google.colab.output``: what the panel calls there, and the manager's URL."""
+
+    def __init__(self, url: str | None) -> None:
+        self.enabled = 0
+        self._widgets = type("Widgets", (), {"_installed_url": url})()
+
+    def enable_custom_widget_manager(self) -> None:
+        self.enabled += 1
+
+
+def test_widget_face_outside_colab_is_the_plain_widget_bundle(sent, panels):
+    panel = make_panel(panels, random_study())
+    bundle = panel._repr_mimebundle_()
+    assert isinstance(bundle, dict)
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+
+
+@pytest.mark.parametrize("url", ["https://ssl.gstatic.com/colaboratory-static/widgets/manager.js", None])
+def test_widget_face_in_colab_turns_on_its_widget_manager(sent, panels, monkeypatch, url):
+    colab = FakeColabOutput(url)
+    monkeypatch.setitem(sys.modules, "google.colab.output", colab)
+    panel = make_panel(panels, random_study())
+    bundle = panel._repr_mimebundle_()
+    assert colab.enabled >= 1  # the anywidget chart and the panel both ask; Colab's call is idempotent
+    if url is None:  # an older Colab without the URL: the widget bundle alone, as anywidget does
+        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+        return
+    data, metadata = bundle
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+    assert metadata == {"application/vnd.jupyter.widget-view+json": {"colab": {"custom_widget_manager": {"url": url}}}}
 
 
 def test_static_face_prints_a_progress_line_and_keeps_an_svg(capsys):

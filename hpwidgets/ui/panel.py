@@ -108,7 +108,7 @@ class Dashboard:
         """Display the panel in the current output (IPython ``display``)."""
         if self.mode == "widget":
             from IPython.display import display
-            display(self.widget)
+            display(self)  # through _repr_mimebundle_: the widget, plus Colab's metadata there
         else:
             self._view.show()
 
@@ -137,7 +137,8 @@ class Dashboard:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if self.mode == "widget":
-            return self.widget._repr_mimebundle_(**kwargs)
+            from .views import widget_bundle
+            return widget_bundle(self.widget, **kwargs)
         return self._view.bundle()
 
     # --- events -------------------------------------------------------------------------------

@@ -27,6 +27,26 @@ if TYPE_CHECKING:
     from .panel import Dashboard
 
 STATIC_EVERY_S = 1.0
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def colab_metadata() -> dict[str, Any]:
+    """Display metadata that makes Colab draw third-party widgets (anywidget's chart among them):
+    its custom widget manager switched on and named per output, as anywidget does for its own
+    widgets. Empty outside Colab (no ``google.colab.output`` imported), so nothing changes there."""
+    output = sys.modules.get("google.colab.output")
+    if output is None:
+        return {}
+    output.enable_custom_widget_manager()
+    url = getattr(getattr(output, "_widgets", None), "_installed_url", None)
+    return {WIDGET_MIME: {"colab": {"custom_widget_manager": {"url": url}}}} if url else {}
+
+
+def widget_bundle(widget: Any, **kwargs: Any) -> Any:
+    """A widget's MIME bundle, with Colab's metadata beside it where there is some."""
+    data = widget._repr_mimebundle_(**kwargs)
+    metadata = colab_metadata() if data else {}
+    return (data, metadata) if metadata else data
 
 
 def close_tree(widget: Any) -> None:
