@@ -16,6 +16,17 @@ Choices made here, and why:
   factor 0.05 is narrower than the textbook 0.2: on held-out seeds it converged faster
   within 50-trial budgets (Branin, Hartmann6, a mixed 5-D problem).
 * Categorical kernels keep ``1 - 1 / min(100, 1 + n)`` of their mass on the observed value.
+* The good density weights its kernels by rank: the best point most, the worst of the ``k``
+  good ones ``worst_good_weight`` (0.01) times as much, geometrically in between, rescaled to
+  a mean of 1 (the prior's share is unchanged). Equal weights treat the 5th best point like
+  the best, so candidates were drawn as often around it; with rank weights most are drawn
+  near the best, which refines it faster. Measured paired by seed (median regret@50, 300
+  seeds 100-399 where it was chosen, then 440-739): Hartmann6 0.263 -> 0.214 and
+  0.262 -> 0.196 (better in 2/3 of the runs, Wilcoxon p < 1e-8 on both), Branin and the
+  mixed 5-D problem unchanged within noise (0.035 -> 0.033, 0.044 -> 0.039; 0.218 -> 0.202,
+  0.205 -> 0.206); with 4 asks pending the medians are lower on all three. Under ASHA,
+  the median rule and as BOHB's sampler (synthetic multi-fidelity, seeds 100-199) no
+  worse within noise, and Hartmann6 better under both pruners.
 * The first ``n_startup_trials`` suggestions are scrambled Sobol points; asks still
   running count towards them, so parallel workers don't stretch the random phase.
 * Parallel asks: with ``k`` asks running, the model lags the suggestions by ``k`` trials,
@@ -103,9 +114,17 @@ def age_weights(n: int, n_recent: int = 25) -> np.ndarray:
 
 
 def split_below(losses: np.ndarray, gamma: float, cap: int) -> np.ndarray:
-    """Indices of the good set: the ``min(ceil(gamma * n), cap)`` smallest losses (stable)."""
+    """Indices of the good set, best first: the ``min(ceil(gamma * n), cap)`` smallest losses (stable)."""
     n_below = min(math.ceil(gamma * len(losses)), cap)
     return np.argsort(losses, kind="stable")[:n_below]
+
+
+def rank_weights(k: int, worst: float) -> np.ndarray:
+    """Weights of ``k`` points ranked best first: from 1 down to ``worst`` geometrically, mean 1."""
+    if k <= 1:
+        return np.ones(k)
+    w = worst ** (np.arange(k) / (k - 1))
+    return w * k / w.sum()
 
 
 class NativeTPE(ModelBased):
@@ -113,11 +132,11 @@ class NativeTPE(ModelBased):
 
     ``n_startup_trials`` Sobol suggestions first (asks still running count towards them),
     then each ask draws ``n_ei_candidates`` from the good density and keeps the best ratio.
-    ``gamma`` and ``gamma_cap`` size the good set, ``prior_weight`` the prior's share of each
-    density, ``bandwidth_factor`` and ``min_bandwidth`` the kernels. While asks are pending,
-    ``liar_weight`` is a running trial's weight in the bad set (0 turns the liar off), the
-    bandwidths are ``pending_widening`` times wider and the prior weight is
-    ``pending_prior_weight``.
+    ``gamma`` and ``gamma_cap`` size the good set, ``worst_good_weight`` its rank weights (1:
+    all equal), ``prior_weight`` the prior's share of each density, ``bandwidth_factor`` and
+    ``min_bandwidth`` the kernels. While asks are pending, ``liar_weight`` is a running
+    trial's weight in the bad set (0 turns the liar off), the bandwidths are
+    ``pending_widening`` times wider and the prior weight is ``pending_prior_weight``.
     """
 
     name = "tpe"
@@ -125,8 +144,11 @@ class NativeTPE(ModelBased):
     def __init__(self, n_startup_trials: int = 10, n_ei_candidates: int = 24, gamma: float = 0.1,
                  gamma_cap: int = 25, prior_weight: float = 1.0, bandwidth_factor: float = 0.05,
                  min_bandwidth: float = 0.01, liar_weight: float = 0.4, pending_widening: float = 1.2,
-                 pending_prior_weight: float = 0.5) -> None:
+                 pending_prior_weight: float = 0.5, worst_good_weight: float = 0.01) -> None:
         super().__init__()
+        if not 0.0 < worst_good_weight <= 1.0:
+            raise ValueError(f"`0 < worst_good_weight <= 1` must hold, but got worst_good_weight={worst_good_weight!r}")
+        self.worst_good_weight = worst_good_weight
         self.liar_weight = liar_weight
         self.n_startup_trials = n_startup_trials
         self.n_ei_candidates = n_ei_candidates
@@ -158,7 +180,7 @@ class NativeTPE(ModelBased):
         pending = self._pending if self.liar_weight > 0 and not self.pruning else []
         above = np.vstack([X[is_above], enc.encode_many(pending)])
         w_above = np.concatenate([age_weights(len(X))[is_above], np.full(len(pending), self.liar_weight)])
-        good = Parzen(X[below], np.ones(len(below)), enc, *self._shape())
+        good = Parzen(X[below], rank_weights(len(below), self.worst_good_weight), enc, *self._shape())
         bad = Parzen(above, w_above, enc, *self._shape())
         candidates = enc.snap(good.sample(rng, self.n_ei_candidates))
         score = good.log_pdf(candidates) - bad.log_pdf(candidates)

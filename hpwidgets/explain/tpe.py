@@ -7,8 +7,9 @@ candidates are drawn from l and the one with the largest l(x) / g(x) is tried ne
 The densities here follow hyperopt's adaptive Parzen estimator, in unit coordinates (where
 hyperopt's own prior is centred at 0.5 with width 1): each observation gets a Gaussian as wide as
 the larger gap to its neighbours, plus one prior component of weight ``prior_weight``; a choice
-gets its counts plus ``prior_weight``. (hyperopt also fades trials beyond the 25 most recent; the
-picture here weighs them all alike.) The split is hyperopt's
+gets its counts plus ``prior_weight``. (hyperopt also fades trials beyond the 25 most recent, and
+the native TPE weighs its good trials by rank, the best heaviest; the picture here weighs them all
+alike.) The split is hyperopt's
 ``ceil(gamma * sqrt(n))`` ("sqrt") or the native TPE's ``ceil(gamma * n)`` capped ("linear").
 """
 

@@ -12,7 +12,7 @@ import test_conformance as conf
 
 import hpwidgets.space as hs
 from hpwidgets.algorithms._encode import UnitEncoder
-from hpwidgets.algorithms.tpe_native import NativeTPE, Parzen, age_weights, split_below
+from hpwidgets.algorithms.tpe_native import NativeTPE, Parzen, age_weights, rank_weights, split_below
 from hpwidgets.trial import FrozenTrial, TrialState
 
 
@@ -131,7 +131,7 @@ def test_the_liar_spreads_a_batch_around_the_optimum_deterministically() -> None
     batches = [_batch(seed) for seed in range(5)]
     assert np.array_equal(batches[0], _batch(0))  # same seed, same batch
     for points in batches:  # spread apart, yet all in the good region
-        assert _closest_pair(points) > 0.5, points
+        assert _closest_pair(points) > 0.3, points  # 0.43-0.77 here; 0.08-0.17 without the liar
         assert np.abs(points - [7.0, 3.0]).max() < 2.5, points
     without = [_closest_pair(_batch(seed, liar_weight=0.0)) for seed in range(5)]
     assert np.mean(without) < np.mean([_closest_pair(p) for p in batches])
@@ -186,3 +186,31 @@ def test_a_study_tells_its_algorithm_whether_a_pruner_runs() -> None:
         study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="tpe", pruner=pruner)
         study.optimize(lambda p: p["x"], trials=1, progress=False)
         assert study.algorithm.pruning is expected
+
+
+def test_rank_weights_fall_geometrically_from_the_best_and_average_one() -> None:
+    w = rank_weights(5, 0.01)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[-1] / w[0] == pytest.approx(0.01) and w[1] / w[0] == pytest.approx(0.01 ** 0.25)
+    assert rank_weights(1, 0.01).tolist() == [1.0] and rank_weights(0, 0.01).size == 0
+    assert rank_weights(4, 1.0).tolist() == [1.0] * 4  # worst_good_weight=1: all alike, as before
+    with pytest.raises(ValueError, match="worst_good_weight=0"):
+        NativeTPE(worst_good_weight=0)
+
+
+def test_rank_weights_draw_the_suggestions_to_the_best_good_point() -> None:
+    """The best point at 2, the next five around 8: with equal weights five of six good kernels
+    sit at 8 and so do most asks; with rank weights most asks refine the best point."""
+    def asks(worst: float) -> np.ndarray:
+        far = [float(x) for x in np.linspace(0, 10, 24) if min(abs(x - 2), abs(x - 8)) > 0.7]
+        xs = [2.0, 7.8, 7.9, 8.0, 8.1, 8.2, *far]
+        out = []
+        for seed in range(40):  # one ask per seed, nothing pending
+            algo = NativeTPE(worst_good_weight=worst, gamma=0.25)  # 6 of the 22 are good
+            algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=seed)
+            _told(algo, xs, lambda x: min((x - 2) ** 2, 0.001 + (x - 8) ** 2))
+            out.append(algo.ask()["x"])
+        return np.array(out)
+
+    near_best = [float(np.mean(np.abs(asks(w) - 2) < 1)) for w in (0.01, 1.0)]
+    assert near_best[0] > 0.8 and near_best[0] > near_best[1] + 0.2, near_best
