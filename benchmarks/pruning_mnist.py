@@ -145,6 +145,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", type=Path, help="also write every pruned study's trials here")
     p.add_argument("--resume", action="store_true", help="keep the pruned studies already in --json; run the rest")
+    p.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     p.add_argument("--quick", action="store_true", help="tiny synthetic data, R=9, 1 rep; prints, writes nothing")
     args = p.parse_args(argv)
     args.max_budget = 9 if args.quick else 27
@@ -174,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> str:
             if args.json:
                 args.json.write_text(json.dumps(results, indent=1))
     body = render(references, results, args, time.perf_counter() - start)
+    if args.note:
+        body += "\n\n" + args.note
     print(body)
     if not args.quick:
         write_section(TITLE, body)

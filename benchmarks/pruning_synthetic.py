@@ -158,6 +158,13 @@ RUNNERS: dict[str, Callable[[Problem, int], float]] = {
 }
 
 
+BEFORE_RANK_WEIGHTS = (
+    "Before the TPE weighed its good set by rank (commit ef6235c; the runs are otherwise the same), its rows "
+    "were: tpe 0.141 / 0.926 / 0.42, bohb restart 0.102 / 0.431 / 0.346, bohb resume 0.0927 / 0.4 / 0.304, "
+    "asha + tpe 0.0103 / 0.291 / 0.193, median + tpe 0.0338 / 0.471 / 0.3, asha + tpe, 4 workers 0.021 / "
+    "0.55 / 0.255 (2.05x / 1.89x / 1.32x its one-worker row).")
+
+
 def worker_ratios(medians: dict[str, list[float]], problems: list[str]) -> str:
     """The 4-worker rows against one worker, per problem (issue 7's parallel bar is 1.5x)."""
     parts = []
@@ -184,6 +191,7 @@ def main() -> None:
         "each method's accounting.",
         table(["method", *problems], rows),
         worker_ratios(medians, problems),
+        BEFORE_RANK_WEIGHTS,
     ])
     print(body)
     if args.write:
