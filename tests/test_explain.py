@@ -155,8 +155,30 @@ def test_tpe_densities_favour_where_the_good_trials_are() -> None:
 
 def test_tpe_settings_read_the_algorithm() -> None:
     from hpwidgets.algorithms.tpe_native import NativeTPE
-    assert explain.tpe.tpe_settings(NativeTPE(gamma=0.1, gamma_cap=7))["rule"] == "linear"
-    assert explain.tpe.tpe_settings(object()) == {"gamma": 0.25, "rule": "sqrt", "cap": 25, "prior_weight": 1.0}
+    native = explain.tpe.tpe_settings(NativeTPE(gamma=0.1, gamma_cap=7))
+    assert native["rule"] == "linear" and native["worst_good_weight"] == 0.01
+    assert explain.tpe.tpe_settings(object()) == {"gamma": 0.25, "rule": "sqrt", "cap": 25, "prior_weight": 1.0,
+                                                  "worst_good_weight": 1.0}
+
+
+def test_rank_weights_pull_l_towards_the_best_good_trial() -> None:
+    """The best trial at x = 0.9, three slightly worse ones near 0.1: weighed alike, l(x) peaks
+    near 0.1; weighed by rank as the native TPE does, near 0.9."""
+    space = hw.SearchSpace({"x": hw.uniform(0, 1)})
+    points = [(0.9, 0.0), (0.1, 0.1), (0.12, 0.2), (0.08, 0.3)] + [(x, 5.0) for x in (0.3, 0.4, 0.5, 0.6)]
+    trials = [done(i, loss, x=x) for i, (x, loss) in enumerate(points)]
+    peaks = []
+    for worst in (1.0, 0.01):
+        _, (dx,) = explain.tpe_densities(trials, space, gamma=0.5, rule="linear", worst_good_weight=worst)
+        peaks.append(dx.xs[int(np.argmax(dx.good_pdf))])
+    assert peaks[0] < 0.2 and peaks[1] > 0.8, peaks
+
+
+def test_weighted_parzen_by_hand() -> None:
+    weights, centres, _ = explain.adaptive_parzen([0.9, 0.2], prior_weight=1.0, weights=[3.0, 1.0])
+    assert list(centres) == [0.2, 0.5, 0.9] and list(weights) == pytest.approx([1 / 5, 1 / 5, 3 / 5])
+    pmf = explain.categorical_pmf([0, 2], 3, 1.0, weights=[2.0, 0.5])
+    assert list(pmf) == pytest.approx([3 / 5.5, 1 / 5.5, 1.5 / 5.5])
 
 
 # --- Hyperband ------------------------------------------------------------------------------------

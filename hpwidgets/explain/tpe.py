@@ -7,9 +7,9 @@ candidates are drawn from l and the one with the largest l(x) / g(x) is tried ne
 The densities here follow hyperopt's adaptive Parzen estimator, in unit coordinates (where
 hyperopt's own prior is centred at 0.5 with width 1): each observation gets a Gaussian as wide as
 the larger gap to its neighbours, plus one prior component of weight ``prior_weight``; a choice
-gets its counts plus ``prior_weight``. (hyperopt also fades trials beyond the 25 most recent, and
-the native TPE weighs its good trials by rank, the best heaviest; the picture here weighs them all
-alike.) The split is hyperopt's
+gets its counts plus ``prior_weight``. The native TPE weighs its good trials by rank, the best
+heaviest (``worst_good_weight``), and so does its picture here. (hyperopt also fades trials beyond
+the 25 most recent; the picture weighs them alike.) The split is hyperopt's
 ``ceil(gamma * sqrt(n))`` ("sqrt") or the native TPE's ``ceil(gamma * n)`` capped ("linear").
 """
 
@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import ndtr
 
+from ..algorithms.tpe_native import rank_weights
 from ..space import Choice, Dimension, SearchSpace
 from ..trial import FrozenTrial
 from .common import GRID_POINTS, Scored, dimension_grid, scale_of, scored_trials
@@ -47,14 +48,18 @@ def split(losses: Sequence[float], gamma: float, rule: str = "sqrt", cap: int = 
     return sorted(order[:k]), sorted(order[k:])
 
 
-def adaptive_parzen(mus: Sequence[float], prior_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, centres, widths) of the mixture for observations ``mus`` in [0, 1], sorted by centre.
+def adaptive_parzen(mus: Sequence[float], prior_weight: float = 1.0,
+                    weights: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, centres, widths) of the mixture for observations ``mus`` in [0, 1], sorted by centre;
+    ``weights``: the observations' own (default 1 each), normalised with the prior's.
 
     hyperopt's rule: the prior joins the sorted observations; each observation is as wide as the
     larger gap to its neighbours (an end one: its one gap), clipped to [1 / min(100, 1 + m), 1]
     for m components; a lone observation is half the prior's width; the prior keeps width 1.
     """
-    mus = np.sort(np.asarray(mus, dtype=float), kind="stable")
+    order = np.argsort(np.asarray(mus, dtype=float), kind="stable")
+    mus = np.asarray(mus, dtype=float)[order]
+    own = np.ones(len(mus)) if weights is None else np.asarray(weights, dtype=float)[order]
     at = int(np.searchsorted(mus, PRIOR_MU))
     centres = np.insert(mus, at, PRIOR_MU)
     if len(mus) == 1:
@@ -66,14 +71,14 @@ def adaptive_parzen(mus: Sequence[float], prior_weight: float = 1.0) -> tuple[np
     else:
         widths = np.ones(1)
     widths[at] = PRIOR_SIGMA
-    weights = np.ones(len(centres))
-    weights[at] = prior_weight
-    return weights / weights.sum(), centres, widths
+    mixture = np.insert(own, at, prior_weight)
+    return mixture / mixture.sum(), centres, widths
 
 
-def parzen_pdf(xs: np.ndarray, mus: Sequence[float], prior_weight: float = 1.0) -> np.ndarray:
+def parzen_pdf(xs: np.ndarray, mus: Sequence[float], prior_weight: float = 1.0,
+               weights: Sequence[float] | None = None) -> np.ndarray:
     """The mixture's density at ``xs``, each Gaussian truncated to [0, 1] (so it integrates to 1)."""
-    weights, centres, widths = adaptive_parzen(mus, prior_weight)
+    weights, centres, widths = adaptive_parzen(mus, prior_weight, weights)
     xs = np.asarray(xs, dtype=float)[:, None]
     mass = ndtr((1 - centres) / widths) - ndtr(-centres / widths)
     z = (xs - centres) / widths
@@ -81,9 +86,10 @@ def parzen_pdf(xs: np.ndarray, mus: Sequence[float], prior_weight: float = 1.0) 
     return pdf @ weights
 
 
-def categorical_pmf(indices: Sequence[int], k: int, prior_weight: float = 1.0) -> np.ndarray:
-    """Probabilities of ``k`` choices: each one's count plus ``prior_weight``, normalised."""
-    counts = np.bincount(np.asarray(indices, dtype=int), minlength=k).astype(float) + prior_weight
+def categorical_pmf(indices: Sequence[int], k: int, prior_weight: float = 1.0,
+                    weights: Sequence[float] | None = None) -> np.ndarray:
+    """Probabilities of ``k`` choices: each one's (weighted) count plus ``prior_weight``, normalised."""
+    counts = np.bincount(np.asarray(indices, dtype=int), weights=weights, minlength=k).astype(float) + prior_weight
     return counts / counts.sum()
 
 
@@ -111,15 +117,15 @@ class TPEDensity(NamedTuple):
 
 
 def _density(name: str, dim: Dimension, good: Sequence[Scored], bad: Sequence[Scored], prior_weight: float,
-             n: int) -> TPEDensity:
+             n: int, good_weights: np.ndarray) -> TPEDensity:
     values, unit = dimension_grid(dim, n)
     good_x, bad_x = [s.params[name] for s in good], [s.params[name] for s in bad]
     if isinstance(dim, Choice):
         k = len(dim.values)
-        l_pdf = categorical_pmf([dim.index(v) for v in good_x], k, prior_weight)
+        l_pdf = categorical_pmf([dim.index(v) for v in good_x], k, prior_weight, good_weights)
         g_pdf = categorical_pmf([dim.index(v) for v in bad_x], k, prior_weight)
     else:
-        l_pdf = parzen_pdf(unit, [dim.to_unit(v) for v in good_x], prior_weight)
+        l_pdf = parzen_pdf(unit, [dim.to_unit(v) for v in good_x], prior_weight, good_weights)
         g_pdf = parzen_pdf(unit, [dim.to_unit(v) for v in bad_x], prior_weight)
     ratio = l_pdf / np.maximum(g_pdf, 1e-300)
     return TPEDensity(name, scale_of(dim), tuple(values), tuple(l_pdf.tolist()), tuple(g_pdf.tolist()),
@@ -140,14 +146,19 @@ def tpe_split(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: bool 
 
 def tpe_densities(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: bool = False,
                   target: str | None = None, gamma: float = 0.25, rule: str = "sqrt", cap: int = 25,
-                  prior_weight: float = 1.0, n: int = GRID_POINTS) -> tuple[TPESplit, tuple[TPEDensity, ...]]:
-    """The split and, for every searched parameter, l(x), g(x) and l(x) / g(x)."""
+                  prior_weight: float = 1.0, worst_good_weight: float = 1.0,
+                  n: int = GRID_POINTS) -> tuple[TPESplit, tuple[TPEDensity, ...]]:
+    """The split and, for every searched parameter, l(x), g(x) and l(x) / g(x); the good trials
+    weigh from 1 (the best) down to ``worst_good_weight`` by rank, as in the native TPE."""
     trials = list(trials)
     the_split = tpe_split(trials, space, maximize, target, gamma, rule, cap)
     by_number = {s.number: s for s in scored_trials(trials, space, maximize, target)}
     good = [by_number[k] for k in the_split.good]
     bad = [by_number[k] for k in the_split.bad]
-    return the_split, tuple(_density(name, dim, good, bad, prior_weight, n) for name, dim in space.searched().items())
+    weights = np.empty(len(good))
+    weights[np.argsort([s.loss for s in good], kind="stable")] = rank_weights(len(good), worst_good_weight)
+    return the_split, tuple(_density(name, dim, good, bad, prior_weight, n, weights)
+                            for name, dim in space.searched().items())
 
 
 def tpe_settings(algorithm: Any) -> dict[str, Any]:
@@ -155,4 +166,5 @@ def tpe_settings(algorithm: Any) -> dict[str, Any]:
     native = hasattr(algorithm, "gamma_cap")  # NativeTPE: ceil(gamma n), capped
     return {"gamma": float(getattr(algorithm, "gamma", 0.25)), "rule": "linear" if native else "sqrt",
             "cap": int(getattr(algorithm, "gamma_cap", 25)),
-            "prior_weight": float(getattr(algorithm, "prior_weight", 1.0))}
+            "prior_weight": float(getattr(algorithm, "prior_weight", 1.0)),
+            "worst_good_weight": float(getattr(algorithm, "worst_good_weight", 1.0))}
