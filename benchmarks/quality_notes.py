@@ -21,7 +21,10 @@ NOTES = [
     "1.17x (Branin / Hartmann6 / mixed5; 1.36x / 1.62x / 1.19x before the rank weights, 1.40x / 2.08x / "
     "1.36x with the undamped liar). Retuning the parallel settings for the rank weights (liar weight "
     "0.2-0.7, kernels 1.0-1.5x, prior weight 0.25-1 while asks run; 27 settings, seeds 100-399) found none "
-    "within 1.5x on Hartmann6 (best 1.52x, with Branin at 1.55x).",
+    "within 1.5x on Hartmann6 (best 1.52x, with Branin at 1.55x). Nor did other rank weights while asks "
+    "run (against 0.039 / 0.359 / 0.242): the top weight moved to the (j+1)-th best point with j asks "
+    "running, so a batch refines several points (0.069 / 0.515 / 0.259), equal weights (0.053 / 0.423 / "
+    "0.253), or greedier ones, worst 0.001 or 0.0001 (0.038 / 0.343 / 0.236; 0.035 / 0.351 / 0.227).",
     "- Tried for the GP and not adopted (stuck runs out of 80 tuning seeds did not fall): other prior-mean "
     "quantiles, more fit restarts, tighter length-scale/signal priors and bounds, length-scale priors "
     "centred on 0.1 or 0.3 of the range (not 0.2), 2x the acquisition "
