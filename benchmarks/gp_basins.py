@@ -34,7 +34,9 @@ TRIED = (
     "the second basin the GP predicts (the end of a descent on the posterior mean, from the best 8 points, "
     "more than 0.3 from the incumbent's): 24 and 29 of 80. After a start-up in the local basin's reach the "
     "model soon predicts one basin only (in a stuck run examined, seed 102, every descent ended at the "
-    "incumbent's from trial 18 on), so such asks land near its rim, not in the other basin.")
+    "incumbent's from trial 18 on), so such asks land near its rim, not in the other basin. Nor did one "
+    "log-EI ask inside a box (half-width 0.15 or 0.2) around each of the best 4 or 6 mutually distant "
+    "start-up points, right after the start-up: 24 and 22 of 80.")
 HARTMANN6 = PROBLEMS["hartmann6"]
 STARTUP, TRIALS = NativeGP().n_startup_trials, 50
 
