@@ -9,6 +9,7 @@ Both train SimpleNN (784-128-10) with Adam for ``--epochs`` epochs per configura
     python benchmarks/seed_mnist.py --data ../shared/data                      # everything
     python benchmarks/seed_mnist.py --data ../shared/data --seed-trials 2      # seed loop on trials 0-1 only
     python benchmarks/seed_mnist.py --data ../shared/data --gpus auto --per-gpu 2 --json out.json
+    python benchmarks/seed_mnist.py --data ../shared/data --gpus auto --steps plain graphed  # + TrainStep
 
 With ``--seed-trials K < --trials`` the seed loop is *measured* on the first K configurations only;
 hpwidgets is then measured on those same K (like for like) and on all of them. The seed's time
@@ -122,7 +123,9 @@ def run_seed(configs: list[dict[str, Any]], train_set: Any, test_set: Any, epoch
 
 
 # --- 2. the same search through hpwidgets ----------------------------------------------------------
-def make_objective(train_set: Any, test_set: Any, epochs: int) -> Any:
+def make_objective(train_set: Any, test_set: Any, epochs: int, graphed: bool = False) -> Any:
+    """The seed's trial through hpwidgets; ``graphed`` steps with ``hw.data.TrainStep`` (one CUDA
+    graph replay per step on a GPU, the plain step elsewhere)."""
     def objective(params: dict[str, Any], trial: hw.Trial) -> dict[str, float]:
         device = trial.device
         X, y = hw.data.from_torchvision(train_set, device)  # once per device, shared by trials
@@ -132,13 +135,12 @@ def make_objective(train_set: Any, test_set: Any, epochs: int) -> Any:
             model = SimpleNN().to(device)
         criterion = nn.CrossEntropyLoss()
         optimizer = optim.Adam(model.parameters(), lr=params["lr"])
+        step = hw.data.TrainStep(model, optimizer, criterion, graph="auto" if graphed else False)
         loader = hw.data.DeviceLoader(X, y, batch_size=params["batch_size"], shuffle=True, seed=trial.number)
         for _ in range(epochs):
             model.train()
             for images, labels in loader:
-                optimizer.zero_grad()
-                criterion(model(images), labels).backward()
-                optimizer.step()
+                step(images, labels)
         model.eval()
         with torch.no_grad():
             correct = sum(int((model(xb).argmax(1) == yb).sum()) for xb, yb in
@@ -198,40 +200,50 @@ def main() -> None:
     args.gpus = None if args.gpus == "none" else args.gpus
     measured = configs[:args.seed_trials]
     report: dict[str, Any] = {"configs": configs, "epochs": args.epochs, "cpu_count": os.cpu_count(),
-                              "torch": torch.__version__, "device": device,
+                              "torch": torch.__version__, "device": device, "per_gpu": args.per_gpu,
                               "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None}
-    print(f"seed loop on {len(measured)} of {len(configs)} configs, {args.epochs} epochs, {device} "
-          f"(load {load_average()})", flush=True)
-    report["seed"] = run_seed(measured, train_set, test_set, args.epochs, device) if measured else None
-    objective = make_objective(train_set, test_set, args.epochs)
-    if measured and len(measured) < len(configs):
-        print(f"hpwidgets on the same {len(measured)} configs (load {load_average()})", flush=True)
-        report["hpwidgets_same"] = run_hpwidgets(measured, objective, args)
-    print(f"hpwidgets on all {len(configs)} configs (load {load_average()})", flush=True)
-    report["hpwidgets"] = run_hpwidgets(configs, objective, args)
-    summarise(report, configs, args)
-    if args.json:
-        with open(args.json, "w") as stream:
+    run_seed_loop = measured and not args.no_seed_loop
+    print(f"seed loop on {len(measured) if run_seed_loop else 0} of {len(configs)} configs, {args.epochs} epochs, "
+          f"{device} (load {load_average()})", flush=True)
+    report["seed"] = run_seed(measured, train_set, test_set, args.epochs, device) if run_seed_loop else None
+    save(report, args.json)
+    for mode in args.steps:
+        objective = make_objective(train_set, test_set, args.epochs, graphed=mode == "graphed")
+        prefix = "hpwidgets" if mode == "plain" else f"hpwidgets_{mode}"
+        if measured and len(measured) < len(configs):
+            print(f"hpwidgets ({mode} steps) on the same {len(measured)} configs (load {load_average()})", flush=True)
+            report[f"{prefix}_same"] = run_hpwidgets(measured, objective, args)
+        print(f"hpwidgets ({mode} steps) on all {len(configs)} configs (load {load_average()})", flush=True)
+        report[prefix] = run_hpwidgets(configs, objective, args)
+        summarise(report, prefix, configs, args)
+        save(report, args.json)  # after each mode: a run cut short keeps what it measured
+
+
+def save(report: dict[str, Any], path: str | None) -> None:
+    if path:
+        with open(path, "w") as stream:
             json.dump(report, stream, indent=1, default=str)
 
 
-def summarise(report: dict[str, Any], configs: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    seed, mine = report["seed"], report["hpwidgets"]
-    print(f"\nhpwidgets, all {len(configs)} trials: {mine['seconds']:.1f} s measured, "
+def summarise(report: dict[str, Any], prefix: str, configs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    seed, mine = report["seed"], report[prefix]
+    print(f"\n{prefix}, all {len(configs)} trials: {mine['seconds']:.1f} s measured, "
           f"best accuracy {mine['best_accuracy']:.4f}, overlap per device {mine['max_overlap']}")
+    same = report.get(f"{prefix}_same", mine)
     if seed is None:
+        if same is not mine:
+            print(f"{prefix}, the first {len(same['trials'])} trials: {same['seconds']:.1f} s")
         return
-    same = report.get("hpwidgets_same", mine)
-    report["ratio_measured"] = seed["seconds"] / same["seconds"]
+    report[f"{prefix}_ratio_measured"] = seed["seconds"] / same["seconds"]
     print(f"seed loop, {len(seed['trials'])} trials: {seed['seconds']:.1f} s measured, best accuracy "
-          f"{seed['best_accuracy']:.4f}; hpwidgets on the same trials: {same['seconds']:.1f} s, best accuracy "
-          f"{same['best_accuracy']:.4f}; ratio {report['ratio_measured']:.1f}x (measured)")
+          f"{seed['best_accuracy']:.4f}; {prefix} on the same trials: {same['seconds']:.1f} s, best accuracy "
+          f"{same['best_accuracy']:.4f}; ratio {report[f'{prefix}_ratio_measured']:.1f}x (measured)")
     if len(seed["trials"]) < len(configs):
         training = estimate_seed_seconds(seed["trials"], configs, args.epochs)
         report["seed_all_estimated_training_seconds"] = training
-        report["ratio_estimated_all"] = training / mine["seconds"]
+        report[f"{prefix}_ratio_estimated_all"] = training / mine["seconds"]
         print(f"seed loop, all {len(configs)} trials: ~{training:.0f} s ESTIMATED (training only, from the "
-              f"measured epochs), i.e. ~{report['ratio_estimated_all']:.0f}x hpwidgets' measured time")
+              f"measured epochs), i.e. ~{report[f'{prefix}_ratio_estimated_all']:.0f}x {prefix}'s measured time")
 
 
 def parse_args() -> argparse.Namespace:
@@ -246,6 +258,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--per-gpu", default=1, type=lambda v: v if v == "auto" else int(v))
     parser.add_argument("--sample-seed", type=int, default=0, help="seed of the sampled configurations")
     parser.add_argument("--json", default=None, help="write every number to this file")
+    parser.add_argument("--steps", nargs="+", default=["plain"], choices=["plain", "graphed"],
+                        help="hpwidgets' training step: plain, and/or hw.data.TrainStep (CUDA graphs on GPUs)")
+    parser.add_argument("--no-seed-loop", action="store_true",
+                        help="skip the seed loop but still time hpwidgets on the first --seed-trials configs")
     args = parser.parse_args()
     args.seed_trials = args.trials if args.seed_trials is None else args.seed_trials
     if args.gpus not in (None, "auto", "none"):

@@ -11,7 +11,8 @@ identity and the device), and batches are index gathers on the device.
 [2, 2, 1]
 
 Trials in threads share one copy per device; each worker process (``executor="processes"``,
-Dask) keeps its own. ``clear_cache()`` frees the copies.
+Dask) keeps its own. ``clear_cache()`` frees the copies. ``TrainStep`` (``train_step.py``) is the
+other half of a fast small-model trial on a GPU: the step itself, replayed as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+from .train_step import TrainStep  # noqa: F401  (hw.data.TrainStep: the step, replayed on GPUs)
 
 MNIST_NORMALIZATION = ((0.1307,), (0.3081,))  # the seed's Normalize((0.1307,), (0.3081,))
 

@@ -18,8 +18,9 @@ it, so a parallel run spends no more asks on it than a sequential one):
    integer, grid and choice coordinates by exhaustive or doubling-step neighbour sweeps.
    Every scored point is snapped, so the acquisition sees exactly what can be suggested.
 
-The model runs on numpy (``_gp_model``) or, with ``backend="torch"`` or a CUDA device
-under ``"auto"``, on torch (``_gp_torch``); torch is imported only then.
+The model runs on numpy (``_gp_model``) or, with ``backend="torch"``, or under ``"auto"`` on a
+CUDA machine once a study has ``GPU_FROM_TRIALS`` finished trials, on torch (``_gp_torch``);
+torch is imported only then.
 """
 
 from __future__ import annotations
@@ -58,12 +59,20 @@ def _torch_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def resolve_backend(backend: str) -> str:
-    """``auto`` means torch on a GPU when there is one; on CPUs numpy is the faster here."""
+# Below this many finished trials numpy beat the GPU. Measured on an H100 machine (2026-11-27,
+# benchmarks/gp_device.py): ask+tell at n=100 numpy 44-56 ms, torch on the GPU 106-157 ms; at
+# n=200 numpy 97-166 ms, torch 146-210 ms (the GPU ahead on one problem of three). Kernel
+# launches, not arithmetic, set the GPU's cost at these sizes; the crossover is extrapolated.
+GPU_FROM_TRIALS = 300
+
+
+def resolve_backend(backend: str, n_trials: int = GPU_FROM_TRIALS) -> str:
+    """The backend a suggestion from ``n_trials`` finished trials runs on: ``auto`` means torch
+    on a GPU once there are ``GPU_FROM_TRIALS`` of them, numpy before that and on CPUs."""
     if backend not in ("auto", "numpy", "torch"):
         raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', but got {backend!r}")
     if backend == "auto":
-        return "torch" if _torch_cuda() else "numpy"
+        return "torch" if n_trials >= GPU_FROM_TRIALS and _torch_cuda() else "numpy"
     return backend
 
 
@@ -197,7 +206,8 @@ class NativeGP(ModelBased):
 
     ``n_startup_trials`` Sobol points first; then ``n_random`` random and ``n_local``
     perturbed candidates screen log-EI and the best ``n_starts`` are polished.
-    ``backend``: "auto" (torch on CUDA, else numpy), "numpy" or "torch". ``priors``: the
+    ``backend``: "auto" (torch on CUDA from ``GPU_FROM_TRIALS`` trials, else numpy), "numpy" or
+    "torch". ``priors``: the
     hyperparameter priors (``_gp_model.Priors``); ``fit_restarts``: extra fits from the
     prior's centre besides the warm start; ``warp``: the Yeo-Johnson output transform;
     ``mean_quantile``: where the prior mean sits among the transformed losses (0.75: a
@@ -223,12 +233,11 @@ class NativeGP(ModelBased):
         self.backend = backend
         self.priors = priors or Priors()
         self._theta: np.ndarray | None = None
-        self._model: Any = None
 
     def _on_setup(self) -> None:
         super()._on_setup()
         self._theta = None
-        self._model = _model_module(resolve_backend(self.backend))
+        resolve_backend(self.backend, 0)  # a misspelt backend fails here, not at the first model
 
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
         with one_blas_thread():
@@ -246,8 +255,9 @@ class NativeGP(ModelBased):
         starts = [self.priors.initial(is_cat)]
         if self._theta is not None and len(self._theta) == len(is_cat) + 2:
             starts = [self._theta, *starts[:self.fit_restarts]]
-        self._theta = self._model.fit_theta(X_fit, y, is_cat, starts, self.priors, noise_scale=scale)
-        post = self._model.Posterior(X_fit, y, self._theta, is_cat, scale)
+        model = _model_module(resolve_backend(self.backend, len(X)))
+        self._theta = model.fit_theta(X_fit, y, is_cat, starts, self.priors, noise_scale=scale)
+        post = model.Posterior(X_fit, y, self._theta, is_cat, scale)
         if fidelity is not None:
             post = AtFullFidelity(post, fidelity.column == 1.0)
         post = post.with_fantasies(enc.encode_many(self._pending))

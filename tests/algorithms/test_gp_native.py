@@ -146,8 +146,29 @@ def test_finds_the_minimum_of_a_smooth_function() -> None:
 
 def test_numpy_is_the_default_without_a_gpu() -> None:
     assert resolve_backend("numpy") == "numpy"
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(ValueError, match="backend must be 'auto', 'numpy' or 'torch', but got 'jax'"):
         resolve_backend("jax")
+    with pytest.raises(ValueError, match="but got 'cuda'"):
+        NativeGP(backend="cuda").setup(hs.SearchSpace({"x": hs.uniform(0, 1)}), seed=0)
+
+
+def test_auto_moves_to_the_gpu_once_a_study_has_gpu_from_trials(monkeypatch) -> None:
+    import hpwidgets.algorithms.gp_native as gn
+
+    monkeypatch.setattr(gn, "_torch_cuda", lambda: True)  # stands in for a CUDA device
+    assert gn.resolve_backend("auto", gn.GPU_FROM_TRIALS - 1) == "numpy"
+    assert gn.resolve_backend("auto", gn.GPU_FROM_TRIALS) == "torch"
+    assert gn.resolve_backend("numpy", 10**6) == "numpy" and gn.resolve_backend("torch", 0) == "torch"
+    used: list[str] = []
+    real = gn._model_module
+    monkeypatch.setattr(gn, "_model_module", lambda backend: used.append(backend) or real(backend))
+    monkeypatch.setattr(gn, "GPU_FROM_TRIALS", 12)  # the rule, at a size a test can reach
+    algo = NativeGP(n_startup_trials=5, n_random=256, n_local=64)
+    algo.setup(hs.SearchSpace({"x": hs.uniform(0, 1)}), seed=0)
+    for number in range(16):
+        p = algo.ask()
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=(p["x"] - 0.3) ** 2))
+    assert used == ["numpy"] * 7 + ["torch"] * 4  # model asks at 5..11 finished trials, then 12..15
 
 
 
