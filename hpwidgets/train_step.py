@@ -47,6 +47,7 @@ class Recorder(Protocol):
 
     def side_stream(self) -> contextlib.AbstractContextManager[Any]: ...
     def record(self, body: Callable[[], None]) -> Callable[[], None]: ...
+    def synchronize(self) -> None: ...
 
 
 class CudaRecorder:
@@ -73,6 +74,10 @@ class CudaRecorder:
         with _RECORDING, self._torch.cuda.graph(graph, stream=self._stream, capture_error_mode="thread_local"):
             body()
         return graph.replay
+
+    def synchronize(self) -> None:
+        # A graph dropped while its replay is in flight would hand its memory back too early.
+        self._torch.cuda.synchronize(self._stream.device)
 
 
 def why_not_recordable(optimizer: Any) -> str | None:
@@ -184,6 +189,8 @@ class TrainStep:
         grads_replaced = bool(self._graphs) and (
             len(grads) != len(self._grads) or any(a is not b for a, b in zip(grads, self._grads, strict=True)))
         if settings != self._settings or grads_replaced:
+            if self._graphs:
+                self._recorder.synchronize()  # type: ignore[union-attr]
             self._graphs.clear()
             self._settings = settings
             if grads_replaced:  # record again only after a plain step has made gradients again

@@ -22,7 +22,7 @@ class StandInRecorder:
     """The smallest piece a GPU would do: records a step by keeping it, replays it by running it."""
 
     def __init__(self) -> None:
-        self.recorded = 0
+        self.recorded = self.synchronized = 0
 
     @contextlib.contextmanager
     def side_stream(self):
@@ -31,6 +31,9 @@ class StandInRecorder:
     def record(self, body):
         self.recorded += 1
         return body
+
+    def synchronize(self):
+        self.synchronized += 1
 
 
 def model_and_data(seed: int = 0, device: str = "cpu"):
@@ -128,6 +131,7 @@ def test_gradients_set_to_none_from_outside_are_recorded_again_after_one_plain_s
     optimizer.zero_grad()  # sets the gradients to None: the recorded step would write into freed memory
     step(xb, yb)
     assert recorder.recorded == 1 and all(p.grad is not None for p in model.parameters())
+    assert recorder.synchronized == 1  # the dropped graph's last replay finished before its memory went
     step(xb, yb)
     assert recorder.recorded == 2
 
