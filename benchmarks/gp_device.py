@@ -49,6 +49,9 @@ NOTES = [
     " GPU from then on (`gp_native.resolve_backend`); 300 extrapolates the two measured sizes.",
     "- The numpy backend took about twice as long on that machine's CPU as on the 2-core machine of"
     " the quality table (23 / 20 / 21 ms at n=100 there), so compare within one table only.",
+    "- Measured with one kernel fit per ask. NativeGP now also starts a second fit from the noisy mode"
+    " (`noisy_start`), on both backends alike: on the 2-core machine that took numpy from 20-23 to"
+    " 28-30 ms at n=100. This table awaits a GPU session to be measured again.",
 ]
 BACKENDS = ("numpy", "torch")
 

@@ -21,10 +21,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _short_notes(argv: list[str]) -> list[str]:
+    """The command line with each ``--note`` text shown as "..." (the section prints it anyway)."""
+    return ['"..."' if i > 0 and argv[i - 1] == "--note" else arg for i, arg in enumerate(argv)]
+
+
 def provenance() -> str:
     """Command, date and machine, the way RESULTS.md states them for each section."""
     date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
-    command = " ".join(["python", os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+    command = " ".join(["python", os.path.relpath(sys.argv[0]), *_short_notes(sys.argv[1:])])
     versions = []
     for name in ("hyperopt", "skopt", "sklearn", "optuna", "numpy", "torch"):
         module = sys.modules.get(name)

@@ -144,6 +144,33 @@ def test_finds_the_minimum_of_a_smooth_function() -> None:
     assert best < 1e-3, best
 
 
+def _fitted_noise(algo: NativeGP, noise_sd: float, n: int = 30) -> float:
+    """The noise variance (standardised units) of the last fit after ``n`` trials of a smooth
+    2-D function plus Gaussian noise of ``noise_sd`` (the function's values span about 2)."""
+    space = hs.SearchSpace({"a": hs.uniform(0, 1), "b": hs.uniform(0, 1)})
+    algo.setup(space, seed=0)
+    rng = np.random.default_rng(0)
+    for number in range(n):
+        p = algo.ask()
+        value = math.sin(5 * p["a"]) + p["b"] ** 2 + noise_sd * rng.standard_normal()
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=value))
+    assert algo._theta is not None
+    return math.exp(algo._theta[-1])
+
+
+def test_noisy_losses_are_smoothed_and_exact_ones_interpolated() -> None:
+    assert _fitted_noise(fast(), noise_sd=0.2) > 1e-3  # the noise found (its variance is ~0.07 of var(y))
+    assert _fitted_noise(fast(), noise_sd=0.0) < 1e-4  # exact losses keep the near-zero noise
+    # Without the second start the fit stays where the prior's noise put it, noisy or not.
+    assert _fitted_noise(NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4,
+                                  noisy_start=None), noise_sd=0.2) < 1e-4
+
+
+def test_noisy_start_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="`noisy_start > 0` must hold, but got noisy_start=0"):
+        NativeGP(noisy_start=0)
+
+
 def test_numpy_is_the_default_without_a_gpu() -> None:
     assert resolve_backend("numpy") == "numpy"
     with pytest.raises(ValueError, match="backend must be 'auto', 'numpy' or 'torch', but got 'jax'"):
