@@ -34,14 +34,14 @@ NOISE = 0.5
 
 # Kept here so that a rerun with --write prints them again (they are not recomputed).
 NOTES = (
-    'Before commit 0df6fd4 the `tpe` sampler was one long-lived TPE told only full-budget results, which '
-    'kept every config dropped at a lower rung as a running ask: on the same seeds it scored 0.146 '
-    '(Branin) and 0.657 (Hartmann6) against 0.104 and 0.488 after that commit (the same `run` function '
+    "Before commit 0df6fd4 the `tpe` sampler was one long-lived TPE told only full-budget results, which "
+    "kept every config dropped at a lower rung as a running ask: on the same seeds it scored 0.146 "
+    "(Branin) and 0.657 (Hartmann6) against 0.104 and 0.488 after that commit (the same `run` function "
     "with hpwidgets from commit 678cbbf on PYTHONPATH, tpe only). The TPE's rank-weighted good set (the "
-    'worst good point weighs 0.01 of the best) moved the `tpe` row from 0.104 / 0.488 / 0.414 to 0.108 / '
+    "worst good point weighs 0.01 of the best) moved the `tpe` row from 0.104 / 0.488 / 0.414 to 0.108 / "
     "0.568 / 0.439 on these 40 seeds; paired over seeds 100-199 (throwaway driver calling this script's "
-    '`run`, equal weights against rank weights) the change is within noise: Branin 0.110 → 0.093 (p = '
-    '0.53), Hartmann6 0.488 → 0.501 (p = 0.88), mixed5 0.385 → 0.396 (p = 0.84, Wilcoxon). The `gp` '
+    "`run`, equal weights against rank weights) the change is within noise: Branin 0.110 → 0.093 (p = "
+    "0.53), Hartmann6 0.488 → 0.501 (p = 0.88), mixed5 0.385 → 0.396 (p = 0.84, Wilcoxon). The `gp` "
     "sampler fits poorly on the noisy 1-epoch rungs of Hartmann6 (1.05; 0.99 before NativeGP's fit also "
     "started from a noisy model, `noisy_start`, which left the other two within 0.01); BOHB's own choice,"
     ' and our default for `sampler="tpe"`, is the TPE.')
