@@ -3,7 +3,7 @@
 Model, data split, space and seeds as in ``hyperband_mnist.py``. Per repetition r (study seed
 ``--seed`` + r) random search (16 configs at 27 epochs) sets the target A: read from
 ``hyperband_mnist.py``'s ``--json`` when given (``--reference``), else run here. Then
-``algo="random"`` and ``algo="tpe"``, each with ``pruner="asha"`` (rungs at 1, 3 and 9 epochs,
+``algo="random"``, ``algo="tpe"`` and ``algo="gp"``, each with ``pruner="asha"`` (rungs at 1, 3 and 9 epochs,
 eta 3), run one trial at a time; every trial reports validation accuracy after each epoch, and
 the study stops once it has trained as many epochs as random search did. A pruned trial costs
 the epochs it trained and counts with its accuracy at its last report, the model it leaves,
@@ -37,7 +37,8 @@ import hpwidgets as hw
 from hpwidgets.events import TrialReported
 
 TITLE = "ASHA pruning on MNIST (issue 7)"
-PRUNED = {"asha": "random", "asha-tpe": "tpe"}
+PRUNED = {"asha": "random", "asha-tpe": "tpe", "asha-gp": "gp"}
+LABELS = {"asha": "ASHA + random", "asha-tpe": "ASHA + TPE", "asha-gp": "ASHA + GP"}
 _DATA: Data | None = None  # set in the parent before the worker processes fork
 
 
@@ -104,7 +105,7 @@ def summary_row(reference: dict[str, Any], pruned: dict[str, dict[str, Any]], to
 def tally(references: list[dict], results: list[dict]) -> list[str]:
     """Per pruned search: in how many repetitions it reached A on at most 1/3 of random's epochs."""
     out = []
-    for name, label in (("asha", "ASHA + random"), ("asha-tpe", "ASHA + TPE")):
+    for name, label in LABELS.items():
         ratios = []
         for ref in references:
             rand_epochs = sum(r["budget"] for r in ref["records"])
@@ -120,7 +121,7 @@ def tally(references: list[dict], results: list[dict]) -> list[str]:
 
 def render(references: list[dict], results: list[dict], args: argparse.Namespace, wall: float) -> str:
     header = ["rep", "A (random's best)", "random epochs"]
-    for label in ("ASHA + random", "ASHA + TPE"):
+    for label in LABELS.values():
         header += [f"{label}: epochs to A (ratio, ≤1/3?)", "to A−0.1pt", "best by 1/3 mark",
                    "best val (trials, pruned)"]
     rows = [summary_row(ref, {r["algo"]: r for r in results if r["rep"] == ref["rep"]}, 0.001)
