@@ -90,11 +90,11 @@ def _optuna_dist(dim: hs.Dimension) -> Any:
 
 
 class OptunaRunner(Runner):
-    def __init__(self, kind: str, space: hs.SearchSpace, seed: int, parallel: int) -> None:
+    def __init__(self, kind: str, space: hs.SearchSpace, seed: int, parallel: int, **options: Any) -> None:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         samplers = {"tpe": optuna.samplers.TPESampler, "gp": optuna.samplers.GPSampler}
-        self.study = optuna.create_study(sampler=samplers[kind](seed=seed))
+        self.study = optuna.create_study(sampler=samplers[kind](seed=seed, **options))
         self.dists = {name: _optuna_dist(d) for name, d in space.searched().items()}
         self.running: dict[int, Any] = {}
 

@@ -31,7 +31,7 @@ def provenance() -> str:
     date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
     command = " ".join(["python", os.path.relpath(sys.argv[0]), *_short_notes(sys.argv[1:])])
     versions = []
-    for name in ("hyperopt", "skopt", "sklearn", "optuna", "numpy", "torch"):
+    for name in ("hyperopt", "skopt", "sklearn", "optuna", "numpy", "torch", "botorch"):
         module = sys.modules.get(name)
         if module is not None:
             versions.append(f"{name} {getattr(module, '__version__', '?')}")
