@@ -3,26 +3,14 @@ the same decisions, with the same accuracies, as training every trial from scrat
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch  # noqa: F401 - a dev dependency: missing means a broken install
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "checkpoint_mnist.py"
+from benchkit import benchmark_script
 
 
 def test_resumed_studies_match_restarted_ones_on_fewer_epochs() -> None:
-    spec = importlib.util.spec_from_file_location("checkpoint_mnist", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    try:
-        spec.loader.exec_module(bench)
+    with benchmark_script("checkpoint_mnist") as bench:
         bench._DATA = bench.synthetic_data(0)
         restart, resumed = (bench.run_study((how, 9, 13)) for how in ("restart", "checkpoint"))
-    finally:
-        sys.modules.pop(spec.name, None)
     assert [t["params"] for t in resumed["trials"]] == [t["params"] for t in restart["trials"]]
     assert [t["accuracy"] for t in resumed["trials"]] == [t["accuracy"] for t in restart["trials"]]
     assert sum(t["trained"] for t in restart["trials"]) == 27  # 9 x 1 + 3 x 3 + 1 x 9

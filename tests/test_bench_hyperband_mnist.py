@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch  # noqa: F401 - a dev dependency: missing means a broken install
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "hyperband_mnist.py"
+from benchkit import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("hyperband_mnist", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    with benchmark_script("hyperband_mnist") as module:
+        yield module
 
 
 def test_epochs_to_reach_counts_in_completion_order_up_to_the_first_hit(bench: ModuleType) -> None:

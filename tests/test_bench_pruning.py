@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch  # noqa: F401 - a dev dependency: missing means a broken install
+from benchkit import benchmark_script
 
 import hpwidgets as hw
 from hpwidgets.trial import Report
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("pruning_mnist", BENCHMARKS / "pruning_mnist.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
-    sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("pruning_mnist") as module:
+        yield module
 
 
 def test_a_reporting_trial_matches_the_reference_runs_at_every_epoch(bench: ModuleType) -> None:
