@@ -89,7 +89,11 @@ NOTES: tuple[str, ...] = (
     "EI (\"Search quality\", notes). Batch Thompson sampling (each ask made while others run takes "
     "the minimum of one joint posterior draw over 1,280 random and locally perturbed candidates, "
     "with or without the believer's fantasies) was worse on seeds 100-139: Branin 1.6e-5 against "
-    "7.3e-6, Hartmann6 0.18 / 0.14 against 2.5e-4.",
+    "7.3e-6, Hartmann6 0.18 / 0.14 against 2.5e-4. Nor, on those seeds against 7.3e-6 / 2.5e-4 / 3.0e-4 "
+    "(Branin / Hartmann6 / mixed5), did every 2nd or 4th ask made as if none were running, so that one "
+    "ask in a few lands where the sequential run's would (9.8e-5 / 4.9e-4 / 5.2e-4; 8.5e-5 / 5.7e-4 / "
+    "1.9e-3), or the running asks added to the anchors of the local candidates, with twice the local "
+    "candidates and polished starts (1.1e-5 / 2.4e-4 / 2.6e-4).",
     "BoTorch 0.18.1 with gpytorch 1.15.2 was installed for this run outside the project's venv "
     "(`pip install --no-deps --target DIR` of them and their pure-Python dependencies) and put on "
     "PYTHONPATH; every runner used one thread. The 1120 runs took 19 min of wall time (20:07-20:26 UTC, "
