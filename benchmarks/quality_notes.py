@@ -87,7 +87,7 @@ NOTES = [
     "standardised variance), which on noisy losses halved the GP's regret in places (\"Noisy "
     "objectives\"). These functions are exact, and on seeds 100-139 that start won none of the 1400 fits "
     "per function, so here it changes only where the fits' last digits send the warm start.",
-    "- Also tried for the GP and not adopted, on seeds 500-599 (used for nothing before): a Matérn-3/2 "
+    "- Also tried for the GP and not adopted, on seeds 500-599 (no GP setting was tried on them before): a Matérn-3/2 "
     "kernel instead of the Matérn-5/2. On Hartmann6, 32 of 100 runs ended in the local basin with either "
     "kernel, and the median regret@50 rose from 2.8e-6 to 7.8e-5: the rougher kernel refines an optimum "
     "more slowly. Nor did an exploration margin in EI (improvement counted beyond the incumbent minus 0.1 "
