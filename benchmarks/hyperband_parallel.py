@@ -75,7 +75,14 @@ BEFORE = ("Before commit aaa18ee each fresh model of the `tpe` sampler knew noth
           "seeds 0-99 from 0.104 / 0.453 / 0.343 one at a time and 0.141 / 0.425 / 0.287 in sync brackets "
           "with 4 workers (seeds 0-9: 0.0653 / 0.493 / 0.484, ratios 2.09x / 1.51x / 0.65x) to the figures "
           "above; paired by seed over seeds 0-199, one at a time, the change is within noise (Wilcoxon "
-          "p = 0.38 / 0.54 / 0.89).")
+          "p = 0.38 / 0.54 / 0.89). Then the TPE's good density became the best point alone while asks run "
+          "(`pending_best_only`, chosen for its own parallel asks on seeds 100-399 and 740-1039), which moved the "
+          "sync-bracket `tpe` rows with 4 workers from 0.135 / 0.47 / 0.286 (equal durations) and 0.134 / 0.454 / "
+          "0.342 (varying) on seeds 0-99, and from 0.157 / 0.7 / 0.363 and 0.17 / 0.486 / 0.325 on seeds 0-9, to "
+          "the figures above. On 300 other seeds (100-399, a throwaway driver calling this script's `run`) it "
+          "changed no BOHB-style cell beyond noise (paired Wilcoxon p >= 0.31 in all 12: three functions, sync "
+          "and ASHA, equal and varying durations), so the moves on seeds 0-9 (varying durations: Branin 1.41x to "
+          "1.59x, mixed5 1.15x to 2.08x) are that block's draw.")
 
 
 class Toy:

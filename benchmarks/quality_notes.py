@@ -69,6 +69,27 @@ NOTES = [
     "others run fitted on a bootstrap resample of the history, diversity from the data instead of a "
     "liar (0.087 / 0.66 / 0.30; without the liar 0.096 / 0.64 / 0.27), or on a random 80% of it "
     "(0.078 / 0.54 / 0.23; without the liar 0.054 / 0.54 / 0.27).",
+    "- While asks run, NativeTPE's good density is now the best point's kernel alone (`pending_best_only`; "
+    "the other good points keep their rows at weight 0, so the bandwidths and the prior's share stay as "
+    "they were, and a sequential run is unchanged): a batch's asks all refine the incumbent, as a "
+    "sequential run's next asks would, and the liar keeps them apart. Chosen on seeds 100-399 and "
+    "740-1039 with 4 asks pending: median regret@50 0.043 / 0.339 / 0.237 -> 0.036 / 0.318 / 0.236 "
+    "(Branin / Hartmann6 / mixed5; paired Wilcoxon p = 0.03 / 0.004 / 0.05), parallel/sequential 1.29x / "
+    "1.69x / 1.16x -> 1.08x / 1.58x / 1.16x; with 2 or 8 asks pending Hartmann6 improved as much (p = 1e-4, "
+    "8e-5) and the other two moved within noise (p >= 0.13). Before it the parallel=4 column above read "
+    "0.064 / 0.365 / 0.257 (0.86x / 2.3x / 1.5x) and the held-out row 0.045 / 0.372 / 0.217; on seeds 0-9 "
+    "mixed5 went from 1.5x to 2.0x, which over the 600 seeds it did not (above).",
+    "- Also tried for the TPE with 4 asks pending on seeds 740-1039, against the rule above's predecessor "
+    "(0.045 / 0.327 / 0.235; sequential 0.033 / 0.185 / 0.208): kernel widths that cycle from ask to ask "
+    "while asks run, so a batch mixes step sizes (0.6/1.2/1.2/2.4, 0.8/1.2/1.2/1.8, 0.5/1.0/1.5/2.5, "
+    "1.0/1.0/1.0/2.0 or 0.7/0.7/1.2/1.2 times the sequential width: Branin 0.019-0.032, but Hartmann6 "
+    "0.346-0.404 and mixed5 0.240-0.276); a larger good set while asks run (gamma 0.15 or 0.2: Branin "
+    "0.027 / 0.019, Hartmann6 0.391 / 0.432) or a smaller one (0.07: 0.068 / 0.325 / 0.226); 48 "
+    "candidates (0.053 / 0.346 / 0.235); a good set of the best 1 or 2 points only, the rest moved to the "
+    "bad density (Branin 0.23 / 0.12 over 600 seeds). Greedier rank weights while asks run (the worst "
+    "good point 1e-3, 1e-4 or 1e-6 of the best: 0.037-0.041 / 0.296-0.312 / 0.223-0.240) pointed to the "
+    "best point alone, adopted above. Branin gains from a wider search and Hartmann6 from greed; "
+    "nothing tried brings Hartmann6 within 1.5x.",
     "- Every optimiser runs with one BLAS/torch thread (`OMP_NUM_THREADS=1`, set by this script): on this "
     "shared 2-core machine multi-threaded BLAS on small matrices was up to 10x slower for everyone.",
     "- ms/trial is the median of 3 rounds (1 with --quick) that time the optimisers in turn (each "

@@ -176,7 +176,8 @@ def test_under_a_pruner_running_trials_are_not_lied_about() -> None:
         _told(algo, [i / 3 for i in range(31)], lambda x: (x - 7) ** 2)
         return [algo.ask()["x"] for _ in range(4)]  # asks 2-4 made with earlier ones running
 
-    assert four_asks(pruning=True) == four_asks(liar_weight=0.0)  # the survivors of rungs are no liar's "bad"
+    # The survivors of rungs are no liar's "bad", nor is the best alone the good density.
+    assert four_asks(pruning=True) == four_asks(liar_weight=0.0, pending_best_only=False)
     assert four_asks(pruning=True) != four_asks()
 
 
@@ -214,3 +215,35 @@ def test_rank_weights_draw_the_suggestions_to_the_best_good_point() -> None:
 
     near_best = [float(np.mean(np.abs(asks(w) - 2) < 1)) for w in (0.01, 1.0)]
     assert near_best[0] > 0.8 and near_best[0] > near_best[1] + 0.2, near_best
+
+
+def _best_at_2_five_near_8() -> list[float]:
+    """Loss min((x-2)^2, 0.001+(x-8)^2): the best point at 2, the next five around 8, and 16
+    spread out (22 points; gamma 0.25 makes the six good)."""
+    far = [float(x) for x in np.linspace(0, 10, 24) if min(abs(x - 2), abs(x - 8)) > 0.7]
+    return [2.0, 7.8, 7.9, 8.0, 8.1, 8.2, *far]
+
+
+def test_while_asks_run_the_good_density_is_the_best_point_alone() -> None:
+    """Equal rank weights put five of six good kernels at 8; while asks run, the asks still
+    refine the best point at 2, as the sequential run's next asks would."""
+    def asks_while_running(best_only: bool) -> np.ndarray:
+        out = []
+        for seed in range(30):
+            algo = NativeTPE(worst_good_weight=1.0, gamma=0.25, pending_best_only=best_only)
+            algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=seed, parallel=4)
+            _told(algo, _best_at_2_five_near_8(), lambda x: min((x - 2) ** 2, 0.001 + (x - 8) ** 2))
+            algo.ask()  # nothing running yet: the rule is not in play
+            out += [algo.ask()["x"] for _ in range(3)]
+        return np.array(out)
+
+    near_best = [float(np.mean(np.abs(asks_while_running(b) - 2) < 1)) for b in (True, False)]
+    assert near_best[0] > 0.9 and near_best[1] < 0.5, near_best
+
+
+def test_good_weights_by_rank_or_all_on_the_best_while_asks_run() -> None:
+    algo = NativeTPE()
+    assert algo._good_weights(4, asks_running=True).tolist() == [4.0, 0.0, 0.0, 0.0]
+    assert np.allclose(algo._good_weights(4, asks_running=False), rank_weights(4, algo.worst_good_weight))
+    assert algo._good_weights(1, asks_running=True).tolist() == [1.0]
+    assert np.allclose(NativeTPE(pending_best_only=False)._good_weights(4, True), rank_weights(4, 0.01))
