@@ -199,29 +199,29 @@ def test_rank_weights_fall_geometrically_from_the_best_and_average_one() -> None
         NativeTPE(worst_good_weight=0)
 
 
+def _two_dips(x: float) -> float:
+    return min((x - 2) ** 2, 0.001 + (x - 8) ** 2)
+
+
+# The best point at 2, the next five around 8, and 16 spread out: gamma 0.25 makes those six good.
+_BEST_AT_2_FIVE_NEAR_8 = [2.0, 7.8, 7.9, 8.0, 8.1, 8.2,
+                          *(float(x) for x in np.linspace(0, 10, 24) if min(abs(x - 2), abs(x - 8)) > 0.7)]
+
+
 def test_rank_weights_draw_the_suggestions_to_the_best_good_point() -> None:
     """The best point at 2, the next five around 8: with equal weights five of six good kernels
     sit at 8 and so do most asks; with rank weights most asks refine the best point."""
     def asks(worst: float) -> np.ndarray:
-        far = [float(x) for x in np.linspace(0, 10, 24) if min(abs(x - 2), abs(x - 8)) > 0.7]
-        xs = [2.0, 7.8, 7.9, 8.0, 8.1, 8.2, *far]
         out = []
         for seed in range(40):  # one ask per seed, nothing pending
             algo = NativeTPE(worst_good_weight=worst, gamma=0.25)  # 6 of the 22 are good
             algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=seed)
-            _told(algo, xs, lambda x: min((x - 2) ** 2, 0.001 + (x - 8) ** 2))
+            _told(algo, _BEST_AT_2_FIVE_NEAR_8, _two_dips)
             out.append(algo.ask()["x"])
         return np.array(out)
 
     near_best = [float(np.mean(np.abs(asks(w) - 2) < 1)) for w in (0.01, 1.0)]
     assert near_best[0] > 0.8 and near_best[0] > near_best[1] + 0.2, near_best
-
-
-def _best_at_2_five_near_8() -> list[float]:
-    """Loss min((x-2)^2, 0.001+(x-8)^2): the best point at 2, the next five around 8, and 16
-    spread out (22 points; gamma 0.25 makes the six good)."""
-    far = [float(x) for x in np.linspace(0, 10, 24) if min(abs(x - 2), abs(x - 8)) > 0.7]
-    return [2.0, 7.8, 7.9, 8.0, 8.1, 8.2, *far]
 
 
 def test_while_asks_run_the_good_density_is_the_best_point_alone() -> None:
@@ -232,7 +232,7 @@ def test_while_asks_run_the_good_density_is_the_best_point_alone() -> None:
         for seed in range(30):
             algo = NativeTPE(worst_good_weight=1.0, gamma=0.25, pending_best_only=best_only)
             algo.setup(hs.SearchSpace({"x": hs.uniform(0, 10)}), seed=seed, parallel=4)
-            _told(algo, _best_at_2_five_near_8(), lambda x: min((x - 2) ** 2, 0.001 + (x - 8) ** 2))
+            _told(algo, _BEST_AT_2_FIVE_NEAR_8, _two_dips)
             algo.ask()  # nothing running yet: the rule is not in play
             out += [algo.ask()["x"] for _ in range(3)]
         return np.array(out)
