@@ -14,7 +14,8 @@ it, so a parallel run spends no more asks on it than a sequential one):
    more input and EI is taken at the full step (``_gp_fidelity``).
 3. Pending asks (parallel trials) join as kriging-believer fantasies: told their own
    posterior mean, which removes their variance and so their expected improvement.
-4. Maximise log-EI: score thousands of random and locally perturbed points in one batch,
+4. Maximise log-EI: score thousands of random and locally perturbed points in one batch
+   (while asks run, perturbed points only: ``pending_local``),
    polish the best few jointly with L-BFGS-B over the continuous coordinates, and move
    integer, grid and choice coordinates by exhaustive or doubling-step neighbour sweeps.
    Every scored point is snapped, so the acquisition sees exactly what can be suggested.
@@ -220,6 +221,11 @@ class NativeGP(ModelBased):
     ``noisy_start``: besides the warm start, each fit starts once more with the noise moved to
     the other of its two modes (this variance, in standardised units, or the prior's near-zero
     noise), so a noisy objective is smoothed rather than interpolated; None turns it off.
+    ``pending_local``: while other asks run, every screened candidate is a perturbation of the
+    best points (none is drawn uniformly; the polish and the discrete sweeps still range
+    freely), so a batch refines what is known to be good, as the next asks of a one-at-a-time
+    run would, while the believer keeps its asks apart. With uniform candidates the
+    believer's asks went where variance was large, and a batch refined once, not once per ask.
     Asks never told (a crashed worker) stay as fantasies, at most the last 64.
     """
 
@@ -228,8 +234,10 @@ class NativeGP(ModelBased):
     def __init__(self, n_startup_trials: int = 15, n_random: int = 2048, n_local: int = 512,
                  n_starts: int = 8, backend: str = "auto", priors: Priors | None = None,
                  fit_restarts: int = 0, warp: bool = True, mean_quantile: float = 0.75,
-                 fidelity: bool = False, noisy_start: float | None = 1e-2) -> None:
+                 fidelity: bool = False, noisy_start: float | None = 1e-2,
+                 pending_local: bool = True) -> None:
         super().__init__()
+        self.pending_local = pending_local
         if noisy_start is not None and not noisy_start > 0:
             raise ValueError(f"`noisy_start > 0` must hold, but got noisy_start={noisy_start!r}")
         self.noisy_start = noisy_start
@@ -269,8 +277,10 @@ class NativeGP(ModelBased):
             post = AtFullFidelity(post, fidelity.column == 1.0)
         post = post.with_fantasies(enc.encode_many(self._pending))
         anchors = X[np.argsort(y, kind="stable")[:5]]
-        return maximise_log_ei(post, enc, rng, post.incumbent(), anchors,
-                               self.n_random, self.n_local, self.n_starts)
+        n_random, n_local = self.n_random, self.n_local
+        if self._pending and self.pending_local:  # asks running: refine near the best (class doc)
+            n_random, n_local = 0, n_random + n_local
+        return maximise_log_ei(post, enc, rng, post.incumbent(), anchors, n_random, n_local, self.n_starts)
 
     def _fit_starts(self, is_cat: np.ndarray) -> list[np.ndarray]:
         """Where the hyperparameter fit starts: the previous fit (else the prior's centre), the

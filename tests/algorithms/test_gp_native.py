@@ -119,6 +119,52 @@ def test_kriging_believer_spreads_pending_asks() -> None:
     assert gaps.min() > 1e-4, points  # without the believer: ~1e-7 apart
 
 
+def _asks_with_others_running(pending_local: bool, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """12 told trials of a function with two dips far apart, then a batch of 4 asks: the
+    5 best told points and the 3 asks made while others ran."""
+    space = hs.SearchSpace({"x": hs.uniform(0, 1), "y": hs.uniform(0, 1)})
+    algo = NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4, pending_local=pending_local)
+    algo.setup(space, seed=seed, parallel=4)
+    told = []
+    for number in range(12):
+        p = algo.ask()
+        value = min((p["x"] - 0.2) ** 2 + (p["y"] - 0.2) ** 2, (p["x"] - 0.8) ** 2 + (p["y"] - 0.8) ** 2 + 0.05)
+        told.append((value, p))
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=value))
+    best = [p for _, p in sorted(told, key=lambda t: t[0])[:5]]
+    return best, [algo.ask() for _ in range(4)][1:]
+
+
+def test_asks_made_while_others_run_screen_only_points_near_the_best(monkeypatch) -> None:
+    from hpwidgets.algorithms import gp_native
+
+    pools: list[tuple[int, int]] = []
+    real = gp_native.maximise_log_ei
+
+    def spy(post, enc, rng, best, anchors, n_random, n_local, n_starts):  # type: ignore[no-untyped-def]
+        pools.append((n_random, n_local))
+        return real(post, enc, rng, best, anchors, n_random, n_local, n_starts)
+
+    monkeypatch.setattr(gp_native, "maximise_log_ei", spy)
+    _asks_with_others_running(True, seed=0)
+    assert pools[-4:] == [(512, 128), (0, 640), (0, 640), (0, 640)]  # the first ask had none running
+    pools.clear()
+    _asks_with_others_running(False, seed=0)
+    assert pools[-4:] == [(512, 128)] * 4
+
+
+def test_asks_made_while_others_run_stay_near_the_best_points() -> None:
+    def near_share(pending_local: bool) -> float:
+        near = []
+        for seed in range(10):
+            best, asks = _asks_with_others_running(pending_local, seed)
+            near += [min(math.hypot(a["x"] - b["x"], a["y"] - b["y"]) for b in best) < 0.3 for a in asks]
+        return sum(near) / len(near)
+
+    with_rule, without = near_share(True), near_share(False)
+    assert with_rule >= 0.8 and with_rule - without >= 0.15, (with_rule, without)  # measured: 26/30, 19/30
+
+
 def test_narrowed_space_refits_on_in_range_history_only() -> None:
     space = hs.SearchSpace({"x": hs.uniform(0, 10)})
     algo = fast()
