@@ -17,10 +17,10 @@ from hpwidgets.algorithms.gp_native import NativeGP, maximise_log_ei, resolve_ba
 from hpwidgets.trial import FrozenTrial, TrialState
 
 
-def fast() -> NativeGP:
+def fast(**options: Any) -> NativeGP:
     """Fewer acquisition candidates (the rules under test don't depend on how many) and 5
     start-up points, so that the checks' short runs reach the model early."""
-    return NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4)
+    return NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4, **options)
 
 
 @pytest.mark.parametrize("check", conf.OBJECT_CHECKS, ids=lambda f: f.__name__)
@@ -123,7 +123,7 @@ def _asks_with_others_running(pending_local: bool, seed: int) -> tuple[list[dict
     """12 told trials of a function with two dips far apart, then a batch of 4 asks: the
     5 best told points and the 3 asks made while others ran."""
     space = hs.SearchSpace({"x": hs.uniform(0, 1), "y": hs.uniform(0, 1)})
-    algo = NativeGP(n_startup_trials=5, n_random=512, n_local=128, n_starts=4, pending_local=pending_local)
+    algo = fast(pending_local=pending_local)
     algo.setup(space, seed=seed, parallel=4)
     told = []
     for number in range(12):
