@@ -144,7 +144,9 @@ NOTES = [
     "0.14 / 0.071; 56 Hartmann6 runs of 80 above 0.05, against 25) or for every 2nd or 4th of them "
     "(3.4e-5 / 0.0053 / 0.0016; 3.8e-5 / 0.0019 / 0.0011). With the rule in place, EI's incumbent taken "
     "as the best observation rather than the minimum with the fantasies (seeds 100-179, against 3.3e-6 / "
-    "5.2e-4 / 5.6e-4): 1.6e-6 / 0.0038 / 1.7e-4, Hartmann6 worse (p = 4e-5). On Hartmann6 the parallel "
+    "5.2e-4 / 5.6e-4): 1.6e-6 / 0.0038 / 1.7e-4, Hartmann6 worse (p = 4e-5); optimistic fantasies, the "
+    "posterior mean minus 0.5 or 1 posterior sd: 4.3e-5 / 0.0013 / 8.2e-4 and 1.7e-4 / 0.0046 / 7.5e-4 (Branin "
+    "worse, p = 6e-8 and 1e-11; the Hartmann6 descent no faster). On Hartmann6 the parallel "
     "GP's median curve trails the sequential one by 5-7 trials through the whole descent (seeds "
     "100-179: 0.25 after 25 trials one at a time, 0.79 with 4 pending; 0.040 and 0.42 after 30), so "
     "there the cost is a batch's asks made from one state, more than the 3-trial lag at the end.",
