@@ -26,7 +26,7 @@ from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialRep
 from .results import StudyResults
 from .runner import Executor, Runner, make_runner
 from .space import Dimension, SearchSpace, _plain
-from .trial import Direction, FrozenTrial, TrialState, resolve_direction, target_value
+from .trial import Direction, FrozenTrial, Report, TrialState, resolve_direction, target_value
 
 if TYPE_CHECKING:
     from .store import Store
@@ -356,7 +356,12 @@ class Study(StudyResults):
         loss = -value if self.maximize else value
         with self._cond:  # the pruner first: it records every report, even one the algorithm stops
             by_pruner = self.pruner is not None and self.pruner.should_prune(trial.number, step, loss)
-            return self.algorithm.should_prune(trial.number, step, loss) or by_pruner
+            stop = self.algorithm.should_prune(trial.number, step, loss) or by_pruner
+            params = self._running.get(trial.number)
+            if self.pruner is not None and not stop and params is not None:  # a survivor so far
+                self.algorithm.observe(FrozenTrial(number=trial.number, state=TrialState.RUNNING, params=params,
+                                                   reports=(Report(step, metrics),)))
+            return stop
 
     def _tell(self, frozen: FrozenTrial) -> None:
         self.algorithm.tell(frozen)

@@ -186,8 +186,17 @@ class EncodedHistory:
         self._rows.append(self.encoder.encode(trial.params))
         self._losses.append(loss)
         self._numbers.append(trial.number)
-        curve = trial.reported(target)
-        self._steps.append((float(curve[-1][0]) if curve else math.nan, trial.state is TrialState.PRUNED))
+        curve = trial.reported(target)  # a RUNNING trial, like a PRUNED one, stopped short of the end
+        self._steps.append((float(curve[-1][0]) if curve else math.nan, trial.state is not TrialState.COMPLETE))
+
+    def extended(self, scored: list[tuple[FrozenTrial, float]], target: str | None = None) -> EncodedHistory:
+        """A copy with ``scored`` added; this history is left as it was."""
+        copy = EncodedHistory(self.encoder)
+        copy._rows, copy._losses = list(self._rows), list(self._losses)
+        copy._numbers, copy._steps = list(self._numbers), list(self._steps)
+        for trial, loss in scored:
+            copy.add(trial, loss, target)
+        return copy
 
     def __len__(self) -> int:
         return len(self._losses)

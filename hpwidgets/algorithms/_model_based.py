@@ -1,5 +1,6 @@
 """What our TPE and GP share: the unit-cube encoding, the start-up design, the in-space scored
-history, and the asks still pending (parallel trials). Subclasses only say how to suggest."""
+history, the asks still pending (parallel trials) and, under a pruner, the running trials'
+latest reports. Subclasses only say how to suggest."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ class ModelBased(Algorithm):
         self._encoder: UnitEncoder | None = None
         self._scored: EncodedHistory | None = None
         self._pending: list[dict[str, Any]] = []
+        self._running: dict[int, tuple[FrozenTrial, float]] = {}  # number -> (latest report, loss)
 
     def _on_setup(self) -> None:
         assert self.space is not None
         self._encoder = UnitEncoder(self.space)
         self._scored = EncodedHistory(self._encoder)
-        self._pending = []
+        self._pending, self._running = [], {}
         self._design = StartupDesign(self.next_seed())
 
     def set_space(self, space: SearchSpace) -> None:
@@ -41,6 +43,7 @@ class ModelBased(Algorithm):
         for trial, loss in self.scored_history():
             self._scored.add(trial, loss, self.target)
         self._pending = [p for p in self._pending if all(space[k].contains(v) for k, v in p.items())]
+        self._running = {n: seen for n, seen in self._running.items() if self.in_space(seen[0])}
 
     def ask(self) -> dict[str, Any]:
         enc = self._encoder
@@ -62,8 +65,21 @@ class ModelBased(Algorithm):
     def withdraw(self, params: dict[str, Any]) -> None:
         self._pending = drop_told(self._pending, params)
 
+    def observe(self, trial: FrozenTrial) -> None:
+        """Under a pruner, a running trial has survived its rungs so far and its latest report is
+        what it would be told with if stopped now: the model takes it as data, and no longer a
+        fantasy. With 4 workers and ASHA (``benchmarks/pruning_synthetic.py``) the model saw
+        mostly trials stopped at the first rung, while the promising ones ran unseen."""
+        loss = self.loss(trial)
+        if not self.pruning or loss is None or not self.in_space(trial):
+            return
+        self._running[trial.number] = (trial, loss)
+        while len(self._running) > _MAX_PENDING:  # a trial never told must not grow it forever
+            del self._running[next(iter(self._running))]
+
     def tell(self, trial: FrozenTrial) -> None:
         super().tell(trial)
+        self._running.pop(trial.number, None)
         self._pending = drop_told(self._pending, trial.params)
         loss = self.loss(trial)
         if self._scored is not None and loss is not None and self.in_space(trial):
@@ -76,6 +92,18 @@ class ModelBased(Algorithm):
         early = min(len(self._pending), max(self.parallel - 1, 0))
         return max(self.n_startup_trials - early, 1)
 
+    def _model_history(self) -> EncodedHistory:
+        """What the model fits: the told trials and the running trials' latest reports."""
+        assert self._scored is not None
+        return self._scored.extended(list(self._running.values()), self.target) if self._running else self._scored
+
+    def _unreported(self) -> list[dict[str, Any]]:
+        """The pending asks the model has no report of yet: the ones a fantasy stands in for."""
+        pending = self._pending
+        for trial, _ in self._running.values():
+            pending = drop_told(pending, trial.params)
+        return pending
+
     def _suggest(self, rng: np.random.Generator) -> np.ndarray:
-        """One encoded row to try next, from the scored history and the pending asks."""
+        """One encoded row to try next, from ``_model_history()`` and ``_unreported()``."""
         raise NotImplementedError

@@ -17,6 +17,9 @@ Rules, written once here and checked by ``tests/algorithms/test_conformance.py``
 * ``should_prune(trial_number, step, value)`` is asked after each report; default never.
 * ``pruning`` is set by the study when a pruner may stop running trials: the trials still
   running are then the survivors of its rungs, not a random draw of the asks.
+* ``observe(trial)``: while ``pruning`` is set, the study passes each running trial after each
+  report, as a RUNNING FrozenTrial whose one report is its latest. It is what the trial would
+  be told with if the pruner stopped it now; the trial's ``tell`` supersedes it. Default: ignore.
 * With the same seed and one trial at a time, the sequence of suggestions is the same.
 """
 
@@ -70,6 +73,9 @@ class Algorithm(ABC):
     def withdraw(self, params: dict[str, Any]) -> None:  # noqa: B027 - optional, like _on_setup
         """Forget ``params``, an ask that will never be told; stateless samplers keep nothing."""
 
+    def observe(self, trial: FrozenTrial) -> None:  # noqa: B027 - optional, like withdraw
+        """A running trial's latest report (see the module doc); stateless samplers ignore it."""
+
     def should_prune(self, trial_number: int, step: int, value: float) -> bool:
         return False
 
@@ -78,7 +84,7 @@ class Algorithm(ABC):
         """The value to *minimise* for a trial, or None when it has none (FAIL)."""
         if trial.state is TrialState.COMPLETE:
             value = trial.value
-        elif trial.state is TrialState.PRUNED:
+        elif trial.state in (TrialState.PRUNED, TrialState.RUNNING):  # its last report stands in
             value = trial.value if trial.value is not None else trial.last_reported(self.target)
         else:
             return None

@@ -261,11 +261,11 @@ class NativeGP(ModelBased):
             return self._suggest_row(rng)
 
     def _suggest_row(self, rng: np.random.Generator) -> np.ndarray:
-        enc = self._encoder
-        assert enc is not None and self._scored is not None
-        X, losses, _ = self._scored.arrays()
+        enc, history, unreported = self._encoder, self._model_history(), self._unreported()
+        assert enc is not None
+        X, losses, _ = history.arrays()
         y = self._fit_targets(losses)
-        fidelity = fidelity_of(*self._scored.last_steps()) if self.fidelity else None
+        fidelity = fidelity_of(*history.last_steps()) if self.fidelity else None
         X_fit, is_cat, scale = X, enc.is_cat, None
         if fidelity is not None:  # trials stopped early: model the steps too (``_gp_fidelity``)
             (X_fit, is_cat), scale = fidelity.augment(X, enc.is_cat), fidelity.noise_scale
@@ -275,10 +275,10 @@ class NativeGP(ModelBased):
         post = model.Posterior(X_fit, y, self._theta, is_cat, scale)
         if fidelity is not None:
             post = AtFullFidelity(post, fidelity.column == 1.0)
-        post = post.with_fantasies(enc.encode_many(self._pending))
+        post = post.with_fantasies(enc.encode_many(unreported))
         anchors = X[np.argsort(y, kind="stable")[:5]]
         n_random, n_local = self.n_random, self.n_local
-        if self._pending and self.pending_local:  # asks running: refine near the best (class doc)
+        if unreported and self.pending_local:  # asks running: refine near the best (class doc)
             n_random, n_local = 0, n_random + n_local
         return maximise_log_ei(post, enc, rng, post.incumbent(), anchors, n_random, n_local, self.n_starts)
 

@@ -137,6 +137,21 @@ def test_several_asks_before_tells_stay_valid(name):
         algorithm.tell(complete(number, params, algorithm.space))
 
 
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_running_trials_observed_under_a_pruner_are_superseded_by_their_tell(name):
+    algorithm = new(name, parallel=4)
+    algorithm.pruning = True
+    drive(algorithm, 12)
+    pending = [algorithm.space.with_budget_at_max(algorithm.ask()) for _ in range(4)]
+    for number, params in enumerate(pending, start=12):
+        algorithm.observe(FrozenTrial(number, TrialState.RUNNING, params, reports=(Report(1, {"value": 0.1}),)))
+    assert_inside(algorithm.space, algorithm.ask())
+    for number, params in enumerate(pending, start=12):
+        algorithm.tell(complete(number, params, algorithm.space))
+    assert getattr(algorithm, "_running", {}) == {}  # nothing kept for trials already told
+    assert_inside(algorithm.space, algorithm.ask())
+
+
 def pending_asks(algorithm: Algorithm) -> list[Any]:
     """What an algorithm still holds for asks not yet told (Hyperband: schedule slots)."""
     held = getattr(algorithm, "_pending", [])

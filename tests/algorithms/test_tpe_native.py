@@ -144,11 +144,11 @@ def test_the_start_up_design_counts_pending_asks() -> None:
     assert algo._startup_count() == 7  # only parallel - 1 = 3 pending asks count: stale ones don't
     _told(algo, [p["x"] for p in asked[:7]], lambda x: (x - 7) ** 2)
     assert len(algo._pending) == 3 and algo._startup_count() == 7  # 7 told + 3 running = 10
-    prior, bandwidth, _ = algo._shape()
+    prior, bandwidth, _ = algo._shape(bool(algo._unreported()))
     assert prior == algo.pending_prior_weight and bandwidth == pytest.approx(1.2 * algo.bandwidth_factor)
     _told(algo, [p["x"] for p in asked[7:]], lambda x: (x - 7) ** 2)
     assert algo._startup_count() == 10
-    assert algo._shape() == (algo.prior_weight, algo.bandwidth_factor, algo.min_bandwidth)
+    assert algo._shape(bool(algo._unreported())) == (algo.prior_weight, algo.bandwidth_factor, algo.min_bandwidth)
 
 
 def test_converges_on_a_small_mixed_problem() -> None:
