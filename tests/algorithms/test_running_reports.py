@@ -26,14 +26,14 @@ def running(number: int, params: dict[str, Any], step: int, loss: float) -> Froz
     return FrozenTrial(number, TrialState.RUNNING, params, reports=(Report(step, {"loss": loss}),))
 
 
-def told_on_a_bowl(name: str, *, pruning: bool) -> ModelBased:
-    """20 trials told on (x - 2)^2 over [0, 5] of [0, 10], with 4 workers."""
+def told_on_a_bowl(name: str, *, pruning: bool, maximize: bool = False) -> ModelBased:
+    """20 trials told on (x - 2)^2 (negated when maximising) over [0, 5] of [0, 10], 4 workers."""
     algo = MODELS[name]()
-    algo.setup(LINE, seed=0, parallel=4)
+    algo.setup(LINE, seed=0, parallel=4, maximize=maximize)
     algo.pruning = pruning
     for number in range(20):
         x = 5 * number / 19
-        algo.tell(complete(number, {"x": x}, (x - 2) ** 2))
+        algo.tell(complete(number, {"x": x}, -(x - 2) ** 2 if maximize else (x - 2) ** 2))
     return algo
 
 
@@ -59,13 +59,14 @@ def test_without_a_pruner_running_reports_are_ignored(name: str) -> None:
     assert algo._running == {} and len(algo._model_history()) == 20 and algo._unreported() == [params]
 
 
+@pytest.mark.parametrize("maximize", [False, True])
 @pytest.mark.parametrize("name", MODELS)
-def test_a_running_trial_that_reports_well_draws_the_next_asks(name: str) -> None:
+def test_a_running_trial_that_reports_well_draws_the_next_asks(name: str, maximize: bool) -> None:
     """The told trials (all in [0, 5]) say x = 2; a survivor at x = 8 reports far better."""
     def next_ask(observe: bool) -> float:
-        algo = told_on_a_bowl(name, pruning=True)
+        algo = told_on_a_bowl(name, pruning=True, maximize=maximize)
         if observe:
-            algo.observe(running(20, {"x": 8.0}, 9, -5.0))
+            algo.observe(running(20, {"x": 8.0}, 9, 5.0 if maximize else -5.0))
         return algo.ask()["x"]
 
     assert next_ask(observe=True) > 6  # near 8, or past it where the model extrapolates the dip
