@@ -128,12 +128,12 @@ def finished(number: int, losses: dict[int, float]) -> hw.FrozenTrial:
                           reports=reports)
 
 
-def test_median_stops_a_trial_whose_best_so_far_is_worse_than_the_finished_median() -> None:
+def test_median_stops_a_trial_whose_best_so_far_is_worse_than_the_median() -> None:
     pruner = MedianPruner(n_startup_trials=3)
     pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
     for number, loss in enumerate((0.2, 0.4, 0.6)):
-        assert not pruner.should_prune(20 + number, 1, 9.0)  # too few finished trials yet
-        pruner.tell(finished(number, {1: loss, 2: loss / 2}))
+        assert not pruner.should_prune(number, 1, 9.0)  # too few finished trials yet
+        pruner.tell(finished(number, {1: loss, 2: loss / 2}))  # the told reports replace the running ones
     assert pruner.should_prune(10, 1, 0.5)  # median at step 1: 0.4
     assert not pruner.should_prune(11, 1, 0.3)
     assert not pruner.should_prune(10, 3, 9.0)  # nobody finished reported step 3
@@ -141,13 +141,23 @@ def test_median_stops_a_trial_whose_best_so_far_is_worse_than_the_finished_media
     assert not pruner.should_prune(12, 1, 0.15) and not pruner.should_prune(12, 2, 0.9)  # its best so far: 0.15
 
 
-def test_median_waits_for_the_warm_up_steps_and_ignores_running_trials() -> None:
+def test_median_waits_for_the_warm_up_steps() -> None:
     pruner = MedianPruner(n_startup_trials=1, n_warmup_steps=2)
     pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
-    pruner.should_prune(5, 1, 0.0)  # a running trial's reports are not what others are judged by
     pruner.tell(finished(0, {1: 0.1, 2: 0.1}))
     assert not pruner.should_prune(1, 1, 0.9)  # step 1 < n_warmup_steps
     assert pruner.should_prune(1, 2, 0.9)
+
+
+def test_median_counts_the_reports_of_trials_still_running() -> None:
+    pruner = MedianPruner(n_startup_trials=1)
+    pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
+    pruner.tell(finished(0, {1: 0.5}))
+    assert not pruner.should_prune(1, 1, 0.4)  # the finished trial alone: median 0.5
+    for number in (2, 3):  # two survivors still running, both better at step 1
+        assert not pruner.should_prune(number, 1, 0.1)
+    assert pruner.should_prune(4, 1, 0.3)  # others at step 1: 0.5, 0.4, 0.1, 0.1 -> median 0.25
+    assert not pruner.should_prune(2, 1, 0.1)  # a trial is never its own rival
 
 
 def test_make_pruner_names_a_bad_choice_and_refuses_hyperband() -> None:
