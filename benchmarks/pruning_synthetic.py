@@ -190,14 +190,12 @@ def worker_ratios(medians: dict[str, list[float]], problems: list[str]) -> str:
 
 
 MEDIAN = (
-    "The median pruner counts the reports of trials still running, not only the finished trials' (chosen on "
-    "seeds 1500-1599; one at a time nothing changes). With the finished trials only, the survivors still running "
-    "were left out, the median drifted to the bad trials, and the 4-worker rows were median + random 0.503 / "
-    "1.62 / 0.747 and median + tpe 0.074 / 0.655 / 0.392 (these seeds, throwaway driver). The TPE with the median "
-    "pruner stays 1.5-2x behind with 4 workers: its trials are stopped later than one at a time (4.0 steps "
-    "on average against 1.65 on Branin, seeds 1500-1599), and the median pruner judges nothing until 5 trials "
-    "have finished, which with 4 workers takes 8 full-budget trials, not 5; the liar for asks with no report "
-    "yet did not help.")
+    "The median pruner now counts the trials still running: their reports join the median at each step, "
+    "and those with a report count towards its 5 start-up trials (chosen on seeds 1500-1599; one at a time "
+    "nothing changes). With the finished trials only, the survivors still running were left out, the median "
+    "drifted to the bad trials, and nothing was stopped until 8 full-budget trials had run, not 5: the 4-worker "
+    "rows were median + random 0.503 / 1.62 / 0.747 and median + tpe 0.074 / 0.655 / 0.392 (these seeds, a "
+    "throwaway driver).")
 
 
 BEFORE_OBSERVE = (

@@ -160,6 +160,17 @@ def test_median_counts_the_reports_of_trials_still_running() -> None:
     assert not pruner.should_prune(2, 1, 0.1)  # a trial is never its own rival
 
 
+def test_median_start_up_counts_running_trials_with_a_report() -> None:
+    pruner = MedianPruner(n_startup_trials=2)
+    pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
+    assert not pruner.should_prune(0, 1, 0.1)
+    assert not pruner.should_prune(1, 1, 0.2)  # one rival so far: too few
+    assert pruner.should_prune(2, 1, 0.9)  # two rivals still running, none finished: judged
+    pruner.tell(finished(0, {1: 0.1}))
+    pruner.tell(finished(1, {1: 0.2}))
+    assert not pruner.should_prune(3, 2, 0.5)  # nobody reported step 2
+
+
 def test_make_pruner_names_a_bad_choice_and_refuses_hyperband() -> None:
     assert make_pruner(None, "tpe") is None and make_pruner("none", "tpe") is None
     assert isinstance(make_pruner("asha", "gp"), ASHAPruner)
