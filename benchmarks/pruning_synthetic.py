@@ -12,7 +12,7 @@ iterations (846 units, eta 3), counted in completion order, one trial at a time:
   stopped at rungs 1, 3 and 9; it costs the units it reported; "gp, fidelity" is
   ``NativeGP(fidelity=True)``, which models the step each stopped trial reached;
 * median + random / tpe (``pruner="median"``): the same, stopped at any unit where its best value
-  so far is worse than the median of the other trials' values there (after 5 finished trials).
+  so far is worse than the median of the other trials' values there (once 5 others have reported).
 
 Score: noise-free simple regret of the best config among the trials that reached the full
 budget, median over seeds.

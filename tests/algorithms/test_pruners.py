@@ -132,11 +132,11 @@ def test_median_stops_a_trial_whose_best_so_far_is_worse_than_the_median() -> No
     pruner = MedianPruner(n_startup_trials=3)
     pruner.setup(hw.SearchSpace.coerce({"x": hw.uniform(0, 1)}))
     for number, loss in enumerate((0.2, 0.4, 0.6)):
-        assert not pruner.should_prune(number, 1, 9.0)  # too few finished trials yet
+        assert not pruner.should_prune(number, 1, 9.0)  # too few rivals yet
         pruner.tell(finished(number, {1: loss, 2: loss / 2}))  # the told reports replace the running ones
     assert pruner.should_prune(10, 1, 0.5)  # median at step 1: 0.4
     assert not pruner.should_prune(11, 1, 0.3)
-    assert not pruner.should_prune(10, 3, 9.0)  # nobody finished reported step 3
+    assert not pruner.should_prune(10, 3, 9.0)  # nobody else reported step 3
     assert pruner.should_prune(13, 2, 0.21)  # median at step 2: 0.2
     assert not pruner.should_prune(12, 1, 0.15) and not pruner.should_prune(12, 2, 0.9)  # its best so far: 0.15
 
