@@ -39,7 +39,9 @@ def test_bad_options_are_refused():
 
 
 def test_suggestions_are_plain_values_inside_every_dimension():
-    asked = run(new(), mixed_loss, 20)  # random start-up and model phases both
+    # Random start-up and model phases both. Three seeds: which choices one model-led run asks depends on
+    # the CPU's float rounding in scikit-learn's fit (seed 0 alone never asked 16 on an AMD EPYC).
+    asked = [params for seed in range(3) for params in run(new(seed), mixed_loss, 20)]
     for params in asked:
         assert_valid(MIXED, params)
         assert params["width"] % 16 == 0
