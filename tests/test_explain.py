@@ -156,9 +156,23 @@ def test_tpe_densities_favour_where_the_good_trials_are() -> None:
 def test_tpe_settings_read_the_algorithm() -> None:
     from hpwidgets.algorithms.tpe_native import NativeTPE
     native = explain.tpe.tpe_settings(NativeTPE(gamma=0.1, gamma_cap=7))
-    assert native["rule"] == "linear" and native["worst_good_weight"] == 0.01
+    assert native["rule"] == "linear" and native["worst_good_weight"] == 0.01 and native["bad_density_power"] == 0.8
     assert explain.tpe.tpe_settings(object()) == {"gamma": 0.25, "rule": "sqrt", "cap": 25, "prior_weight": 1.0,
-                                                  "worst_good_weight": 1.0}
+                                                  "worst_good_weight": 1.0, "bad_density_power": 1.0}
+
+
+def test_the_ratio_drawn_is_the_one_the_native_tpe_maximises() -> None:
+    """With g damped (l / g ** 0.8) the curve is l / g ** 0.8 point by point, and the figure and the
+    one-line text name it; hyperopt's TPE keeps the plain l(x) / g(x)."""
+    space = hw.SearchSpace({"x": hw.uniform(0, 1)})
+    trials = [done(i, loss, x=x) for i, (x, loss) in enumerate([(0.2, 0.0), (0.25, 0.1), (0.6, 1.0), (0.9, 2.0)])]
+    _, (plain,) = explain.tpe_densities(trials, space, gamma=0.5, rule="linear")
+    _, (damped,) = explain.tpe_densities(trials, space, gamma=0.5, rule="linear", bad_density_power=0.8)
+    assert np.allclose(damped.ratio, np.array(plain.good_pdf) / np.array(plain.bad_pdf) ** 0.8)
+    assert explain.tpe.ratio_label(damped.power) == "l(x) / g(x)^0.8"
+    assert explain.tpe.ratio_label(plain.power) == "l(x) / g(x)"
+    figure = explain.tpe_figure(*explain.tpe_densities(trials, space, bad_density_power=0.8))
+    assert "l(x) / g(x)^0.8" in {trace["name"] for trace in figure["data"]}
 
 
 def test_rank_weights_pull_l_towards_the_best_good_trial() -> None:
@@ -241,7 +255,8 @@ def test_study_explainers_pick_the_algorithm_and_wait_for_trials() -> None:
     [empty] = explain.explain_figures(study)
     assert empty["data"] == [] and "no trial" in empty["layout"]["annotations"][0]["text"]
     study.optimize(lambda p: p["x"] + p["y"], trials=6, progress=False)
-    assert explain.explain_text(study).startswith("TPE explainer: 1 good and 5 bad")
+    text = explain.explain_text(study)
+    assert text.startswith("TPE explainer: 1 good and 5 bad") and "l(x) / g(x)^0.8 peaks at x=" in text
     assert len(explain.explain_figures(study, "gp")) == 2  # the cut and the map
     with pytest.raises(ValueError, match="kind"):
         explain.resolve_kind(study, "cma")

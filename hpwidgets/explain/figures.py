@@ -15,7 +15,7 @@ from .common import label
 from .gp import GPMap, GPSlice
 from .hyperband import HyperbandView
 from .pruning import PruningView
-from .tpe import TPEDensity, TPESplit
+from .tpe import TPEDensity, TPESplit, ratio_label
 
 Figure = dict[str, Any]
 BLUE, ORANGE, RED, GREEN, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9e9e9e"
@@ -110,7 +110,7 @@ def _tpe_traces(d: TPEDensity, top: int, bottom: int, legend: bool) -> list[dict
             "name": "largest ratio", "marker": {"color": RED, "size": 12, "symbol": "star"}, "xaxis": f"x{bottom}",
             "yaxis": f"y{bottom}", "legendgroup": "peak", "showlegend": legend}
     return [curve(d.good_pdf, "l(x): good", BLUE, top), curve(d.bad_pdf, "g(x): bad", ORANGE, top),
-            curve(d.ratio, "l(x) / g(x)", GREEN, bottom), *_rug(d, top, legend), peak]
+            curve(d.ratio, ratio_label(d.power), GREEN, bottom), *_rug(d, top, legend), peak]
 
 
 def tpe_figure(the_split: TPESplit, densities: Sequence[TPEDensity], value_label: str = "value") -> Figure:

@@ -19,7 +19,7 @@ from .figures import (
 from .gp import gp_map, gp_slice
 from .hyperband import hyperband_view
 from .pruning import PruningView, pruning_text, pruning_view
-from .tpe import tpe_densities, tpe_settings
+from .tpe import ratio_label, tpe_densities, tpe_settings
 
 if TYPE_CHECKING:
     from ..study import Study
@@ -121,10 +121,11 @@ def explain_text(study: Study, kind: str = "auto", param: str | None = None,
             return (f"GP explainer ({len(cut.observed)} trials, length scale {cut.lengthscale:.3g}): along {param}, "
                     f"expected improvement peaks at {param}={_fmt(cut.next_x)}")
         if kind == "tpe":
-            split, densities = tpe_densities(**_args(study), **tpe_settings(study.algorithm))
+            settings = tpe_settings(study.algorithm)
+            split, densities = tpe_densities(**_args(study), **settings)
             peaks = ", ".join(f"{d.param}={_fmt(d.next_x)}" for d in densities)
             return (f"TPE explainer: {len(split.good)} good and {len(split.bad)} bad trials (split at "
-                    f"{split.threshold:.4g}); l(x)/g(x) peaks at {peaks}")
+                    f"{split.threshold:.4g}); {ratio_label(settings['bad_density_power'])} peaks at {peaks}")
         if kind == "pruner":
             return pruning_text(study_pruning(study))
         view = hyperband_view(study.trials, study.space, _runs(study), getattr(study.algorithm, "eta", 3))

@@ -2,7 +2,8 @@
 
 TPE sorts the history by loss and splits it: the best few trials are "good", the rest "bad".
 Each group becomes a Parzen density per parameter, l(x) from the good and g(x) from the bad;
-candidates are drawn from l and the one with the largest l(x) / g(x) is tried next.
+candidates are drawn from l and the one with the largest l(x) / g(x) is tried next (the native
+TPE damps g in that score, l(x) / g(x) ** 0.8, and so does its picture here).
 
 The densities here follow hyperopt's adaptive Parzen estimator, in unit coordinates (where
 hyperopt's own prior is centred at 0.5 with width 1): each observation gets a Gaussian as wide as
@@ -113,11 +114,17 @@ class TPEDensity(NamedTuple):
     ratio: tuple[float, ...]
     good_x: tuple[Any, ...]
     bad_x: tuple[Any, ...]
-    next_x: Any  # where l/g is largest
+    next_x: Any  # where the ratio is largest
+    power: float = 1.0  # the ratio is l / g ** power
+
+
+def ratio_label(power: float) -> str:
+    """How the ratio a TPE maximises reads: l(x) / g(x), or with g damped, l(x) / g(x)^0.8."""
+    return "l(x) / g(x)" if power == 1.0 else f"l(x) / g(x)^{power:g}"
 
 
 def _density(name: str, dim: Dimension, good: Sequence[Scored], bad: Sequence[Scored], prior_weight: float,
-             n: int, good_weights: np.ndarray) -> TPEDensity:
+             n: int, good_weights: np.ndarray, power: float) -> TPEDensity:
     values, unit = dimension_grid(dim, n)
     good_x, bad_x = [s.params[name] for s in good], [s.params[name] for s in bad]
     if isinstance(dim, Choice):
@@ -127,9 +134,9 @@ def _density(name: str, dim: Dimension, good: Sequence[Scored], bad: Sequence[Sc
     else:
         l_pdf = parzen_pdf(unit, [dim.to_unit(v) for v in good_x], prior_weight, good_weights)
         g_pdf = parzen_pdf(unit, [dim.to_unit(v) for v in bad_x], prior_weight)
-    ratio = l_pdf / np.maximum(g_pdf, 1e-300)
+    ratio = l_pdf / np.maximum(g_pdf, 1e-300) ** power
     return TPEDensity(name, scale_of(dim), tuple(values), tuple(l_pdf.tolist()), tuple(g_pdf.tolist()),
-                      tuple(ratio.tolist()), tuple(good_x), tuple(bad_x), values[int(np.argmax(ratio))])
+                      tuple(ratio.tolist()), tuple(good_x), tuple(bad_x), values[int(np.argmax(ratio))], power)
 
 
 def tpe_split(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: bool = False, target: str | None = None,
@@ -146,10 +153,11 @@ def tpe_split(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: bool 
 
 def tpe_densities(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: bool = False,
                   target: str | None = None, gamma: float = 0.25, rule: str = "sqrt", cap: int = 25,
-                  prior_weight: float = 1.0, worst_good_weight: float = 1.0,
+                  prior_weight: float = 1.0, worst_good_weight: float = 1.0, bad_density_power: float = 1.0,
                   n: int = GRID_POINTS) -> tuple[TPESplit, tuple[TPEDensity, ...]]:
-    """The split and, for every searched parameter, l(x), g(x) and l(x) / g(x); the good trials
-    weigh from 1 (the best) down to ``worst_good_weight`` by rank, as in the native TPE."""
+    """The split and, for every searched parameter, l(x), g(x) and l(x) / g(x) ** bad_density_power;
+    the good trials weigh from 1 (the best) down to ``worst_good_weight`` by rank, and g is damped by
+    ``bad_density_power``, as in the native TPE."""
     trials = list(trials)
     the_split = tpe_split(trials, space, maximize, target, gamma, rule, cap)
     by_number = {s.number: s for s in scored_trials(trials, space, maximize, target)}
@@ -157,7 +165,7 @@ def tpe_densities(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: b
     bad = [by_number[k] for k in the_split.bad]
     weights = np.empty(len(good))
     weights[np.argsort([s.loss for s in good], kind="stable")] = rank_weights(len(good), worst_good_weight)
-    return the_split, tuple(_density(name, dim, good, bad, prior_weight, n, weights)
+    return the_split, tuple(_density(name, dim, good, bad, prior_weight, n, weights, bad_density_power)
                             for name, dim in space.searched().items())
 
 
@@ -167,4 +175,5 @@ def tpe_settings(algorithm: Any) -> dict[str, Any]:
     return {"gamma": float(getattr(algorithm, "gamma", 0.25)), "rule": "linear" if native else "sqrt",
             "cap": int(getattr(algorithm, "gamma_cap", 25)),
             "prior_weight": float(getattr(algorithm, "prior_weight", 1.0)),
-            "worst_good_weight": float(getattr(algorithm, "worst_good_weight", 1.0))}
+            "worst_good_weight": float(getattr(algorithm, "worst_good_weight", 1.0)),
+            "bad_density_power": float(getattr(algorithm, "bad_density_power", 1.0))}

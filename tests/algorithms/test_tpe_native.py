@@ -247,3 +247,30 @@ def test_good_weights_by_rank_or_all_on_the_best_while_asks_run() -> None:
     assert np.allclose(algo._good_weights(4, asks_running=False), rank_weights(4, algo.worst_good_weight))
     assert algo._good_weights(1, asks_running=True).tolist() == [1.0]
     assert np.allclose(NativeTPE(pending_best_only=False)._good_weights(4, True), rank_weights(4, 0.01))
+
+
+def test_near_misses_around_the_best_point_do_not_drive_the_search_away() -> None:
+    """A bowl being refined: the best point, three good ones beside it, 30 near misses around
+    it and 7 trials elsewhere. With the plain ratio l/g the near misses make g so large there
+    that candidates from the prior, far from every trial, win; the damped g keeps refining."""
+    rng = np.random.default_rng(0)
+    best = np.array([0.3, 0.6])
+    history = [best, *(best + 0.01 * rng.standard_normal((3, 2))), *(best + 0.06 * rng.standard_normal((30, 2))),
+               *rng.random((7, 2))]
+
+    def distances(power: float) -> np.ndarray:
+        out = []
+        for seed in range(40):
+            algo = NativeTPE(bad_density_power=power)
+            algo.setup(hs.SearchSpace({"x": hs.uniform(0, 1), "y": hs.uniform(0, 1)}), seed=seed)
+            for number, row in enumerate(history):
+                params = {"x": float(row[0]), "y": float(row[1])}
+                algo.tell(FrozenTrial(number, TrialState.COMPLETE, params, value=float(np.sum((row - best) ** 2))))
+            ask = algo.ask()
+            out.append(math.hypot(ask["x"] - best[0], ask["y"] - best[1]))
+        return np.array(out)
+
+    near_default, near_plain = (float(np.mean(distances(p) < 0.1)) for p in (NativeTPE().bad_density_power, 1.0))
+    assert near_default > 0.9 and near_plain < 0.3, (near_default, near_plain)
+    with pytest.raises(ValueError, match=r"bad_density_power=1\.5"):
+        NativeTPE(bad_density_power=1.5)
