@@ -176,6 +176,12 @@ BEFORE_NOISY_START = (
     "otherwise the same), its rows were: gp 0.0122 / 0.408 / 0.181, asha + gp 0.00226 / 0.455 / 0.0584, "
     "asha + gp, fidelity 0.00541 / 0.385 / 0.15.")
 
+BEFORE_DAMPED_BAD_DENSITY = (
+    "Before the TPE began to damp its bad density (it scores `l(x) / g(x) ** 0.8`, commit a969dab; the runs are "
+    "otherwise the same), its rows were: tpe 0.0915 / 0.395 / 0.343, bohb restart 0.127 / 0.419 / 0.363, bohb "
+    "resume 0.111 / 0.357 / 0.251, asha + tpe 0.00859 / 0.255 / 0.193, median + tpe 0.0321 / 0.385 / 0.231, "
+    "asha + tpe, 4 workers 0.0106 / 0.306 / 0.136, median + tpe, 4 workers 0.0498 / 0.53 / 0.33.")
+
 
 def worker_ratios(medians: dict[str, list[float]], problems: list[str]) -> str:
     """The 4-worker rows against one worker, per problem (issue 7's parallel bar is 1.5x)."""
@@ -223,6 +229,7 @@ def main() -> None:
         worker_ratios(medians, problems),
         BEFORE_RANK_WEIGHTS,
         BEFORE_NOISY_START,
+        BEFORE_DAMPED_BAD_DENSITY,
     ])
     print(body)
     if args.write:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))
 
 from functions import PROBLEMS, Problem  # noqa: E402
 from quality_notes import NOTES  # noqa: E402
+from results_md import cpu_name  # noqa: E402
 
 import hpwidgets.space as hs  # noqa: E402
 from hpwidgets.algorithms.base import Algorithm  # noqa: E402
@@ -276,8 +277,7 @@ def machine() -> str:
             gpu = torch.cuda.get_device_name(0)
     except Exception:  # torch missing or broken: the numpy path ran
         pass
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}, Python {platform.python_version()}"
+    return f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, {gpu}, Python {platform.python_version()}"
 
 
 def markdown(results: dict[str, dict[str, Row]], args: argparse.Namespace, extra: list[str]) -> str:

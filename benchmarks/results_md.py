@@ -26,6 +26,18 @@ def _short_notes(argv: list[str]) -> list[str]:
     return ['"..."' if i > 0 and argv[i - 1] == "--note" else arg for i, arg in enumerate(argv)]
 
 
+def cpu_name() -> str:
+    """The CPU's model name where Linux tells it, else what ``platform`` knows: floating-point results
+    (and so a long optimiser run) can differ in the last digits from one CPU family to another."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def provenance() -> str:
     """Command, date and machine, the way RESULTS.md states them for each section."""
     date = subprocess.run(["date"], capture_output=True, text=True).stdout.strip()
@@ -35,7 +47,7 @@ def provenance() -> str:
         module = sys.modules.get(name)
         if module is not None:
             versions.append(f"{name} {getattr(module, '__version__', '?')}")
-    machine = f"{os.cpu_count()} cores, no GPU, {platform.machine()}, Python {platform.python_version()}"
+    machine = f"{cpu_name()}, {os.cpu_count()} cores, no GPU, {platform.machine()}, Python {platform.python_version()}"
     return (f"Command: `{command}`  \nDate: {date}  \nMachine: {machine}  \n"
             f"Versions: {', '.join(versions)}")
 
