@@ -176,6 +176,20 @@ NOTES = [
     "wider kernels trading Branin for mixed5. On higher-dimensional functions one at a time (seeds "
     "1600-1799, against the plain ratio): Styblinski-Tang 8-D 65.6 -> 64.6 (p = 0.02), Levy 10-D 23.6 -> "
     "22.8 (p = 0.09), Rosenbrock 6-D 19.8 -> 16.9 (p = 0.58).",
+    "- Before the damped ratio (commit a969dab) the NativeTPE rows above read, Branin / Hartmann6 / mixed5: "
+    "regret@50 0.074 / 0.156 / 0.177 one at a time and 0.032 / 0.274 / 0.356 with 4 asks pending; on the "
+    "held-out seeds 400-439 0.026 / 0.203 / 0.18 and 0.035 / 0.368 / 0.207 (run of 2026-11-28). That run "
+    "was on another CPU with Optuna 5.0.0; this one is on an AMD EPYC with Optuna 5.1.0, so the GP and "
+    "Optuna cells can move too: the GPs' float sums round differently, and a GP run that lands in the other "
+    "basin moves a 10-seed median a lot.",
+    "- Why 4 asks made around one incumbent cost the TPE so much on Hartmann6: refining its incumbent with "
+    "narrow kernels, a TPE is in effect a local random search. On a smooth bowl such a search gains at best "
+    "about 0.20 normalised units of progress per trial with one sample per round (Rechenberg's (1+1) rate), "
+    "and about c^2 / 2 = 0.53 per round with four samples per round from the same centre (c = 1.03, the "
+    "expected best of four standard normal draws; Beyer's (1, 4) rate), 0.13 per trial: four workers buy "
+    "about two thirds of the per-trial progress. On seeds 1600-1899 the parallel TPE's median regret@50 on "
+    "Hartmann6 (0.311) is the sequential one's at about trial 37 (0.464 after 30, 0.262 after 40), 27 "
+    "model-led trials against 40: 0.68.",
     "- Tried for the GP with 4 asks pending (seeds 1600-1679, Hartmann6, against 5.8e-4 with 26 of 80 runs "
     "above 0.05): while asks run, asking the minimiser of the posterior mean (from the best 5 points) whenever "
     "no trial or pending ask lies within 1e-3 or 1e-2 of it (unit cube, max norm), a pure exploitation step "
