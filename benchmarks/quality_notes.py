@@ -182,6 +182,15 @@ NOTES = [
     "was on another CPU with Optuna 5.0.0; this one is on an AMD EPYC with Optuna 5.1.0, so the GP and "
     "Optuna cells can move too: the GPs' float sums round differently, and a GP run that lands in the other "
     "basin moves a 10-seed median a lot.",
+    "- Also tried with 4 asks pending on seeds 1600-1899 and not adopted: a lower power while asks run "
+    "(0.8 one at a time). Against 0.8 (0.0172 / 0.311 / 0.246), 0.7 gave 0.0129 / 0.336 / 0.231, 0.6 "
+    "0.011 / 0.353 / 0.247 and 0.5 0.0097 / 0.393 / 0.284: Branin gains (p = 0.002 to 6e-5), Hartmann6 "
+    "loses (p = 0.03 to 3e-9).",
+    "- skopt GP (hpwidgets) moved on Hartmann6 from 0.122 (run of 2026-11-28) to 0.776 with no change to "
+    "hpwidgets' wrapper (scikit-optimize 0.10.2, scikit-learn 1.9.1 in this run): its ten runs spread "
+    "from 0.003 to 1.30 (seeds 0-9: 0.0032, 0.673, 1.18, 0.126, 0.880, 0.190, 0.077, 1.07, 1.18, 1.30), "
+    "so the median follows small numeric differences (this CPU's float rounding, or library patch releases "
+    "since that run: the old environment is gone) that send a few runs elsewhere.",
     "- Why 4 asks made around one incumbent cost the TPE so much on Hartmann6: refining its incumbent with "
     "narrow kernels, a TPE is in effect a local random search. On a smooth bowl such a search gains at best "
     "about 0.20 normalised units of progress per trial with one sample per round (Rechenberg's (1+1) rate), "
