@@ -185,7 +185,9 @@ NOTES = [
     "- Also tried with 4 asks pending on seeds 1600-1899 and not adopted: a lower power while asks run "
     "(0.8 one at a time). Against 0.8 (0.0172 / 0.311 / 0.246), 0.7 gave 0.0129 / 0.336 / 0.231, 0.6 "
     "0.011 / 0.353 / 0.247 and 0.5 0.0097 / 0.393 / 0.284: Branin gains (p = 0.002 to 6e-5), Hartmann6 "
-    "loses (p = 0.03 to 3e-9).",
+    "loses (p = 0.03 to 3e-9). Nor did narrower kernels while asks run, as the (1, 4) evolution strategy's "
+    "optimal step suggests (0.85 or 0.7 times the sequential width, against 1.2): 0.0094 / 0.394 / 0.287 "
+    "and 0.0064 / 0.514 / 0.295.",
     "- skopt GP (hpwidgets) moved on Hartmann6 from 0.122 (run of 2026-11-28) to 0.776 with no change to "
     "hpwidgets' wrapper (scikit-optimize 0.10.2, scikit-learn 1.9.1 in this run): its ten runs spread "
     "from 0.003 to 1.30 (seeds 0-9: 0.0032, 0.673, 1.18, 0.126, 0.880, 0.190, 0.077, 1.07, 1.18, 1.30), "
