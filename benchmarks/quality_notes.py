@@ -187,7 +187,11 @@ NOTES = [
     "0.011 / 0.353 / 0.247 and 0.5 0.0097 / 0.393 / 0.284: Branin gains (p = 0.002 to 6e-5), Hartmann6 "
     "loses (p = 0.03 to 3e-9). Nor did narrower kernels while asks run, as the (1, 4) evolution strategy's "
     "optimal step suggests (0.85 or 0.7 times the sequential width, against 1.2): 0.0094 / 0.394 / 0.287 "
-    "and 0.0064 / 0.514 / 0.295.",
+    "and 0.0064 / 0.514 / 0.295. Nor did mirrored sampling, which helps an evolution strategy's batches: "
+    "while asks run, every other ask the mirror image through the best point of the previous ask (if "
+    "that one still ran and the best had not changed; a choice kept the best's value): 0.0276 / 0.395 / "
+    "0.271, worse on all three (p = 1e-8 / 4e-11 / 0.003): a TPE ask is already the best of 24 "
+    "candidates, its mirror is not.",
     "- skopt GP (hpwidgets) moved on Hartmann6 from 0.122 (run of 2026-11-28) to 0.776 with no change to "
     "hpwidgets' wrapper (scikit-optimize 0.10.2, scikit-learn 1.9.1 in this run): its ten runs spread "
     "from 0.003 to 1.30 (seeds 0-9: 0.0032, 0.673, 1.18, 0.126, 0.880, 0.190, 0.077, 1.07, 1.18, 1.30), "
