@@ -66,7 +66,8 @@ METHODS = ("NativeGP", "Optuna GP", "BoTorch qLogNEI", "NativeTPE", "Optuna TPE 
 CONTINUOUS_ONLY = ("BoTorch qLogNEI",)
 LEVELS = (0.3, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 # Written from the run of 2026-12-07 (seeds 0-39, /tmp/s18/batch.json, every run redone on the AMD
-# EPYC with Optuna 5.1.0 and the damped TPE); kept here so that a rerun with --write prints them
+# EPYC with Optuna 5.1.0 and the damped TPE; NativeTPE's runs with 4 pending redone after
+# `pending_centroid`, /tmp/s19/batch.json); kept here so that a rerun with --write prints them
 # again: check them against the new tables before committing.
 NOTES: tuple[str, ...] = (
     "On the issue's seeds 0-9 no peer keeps its parallel regret within 1.5x on every function it "
@@ -83,8 +84,8 @@ NOTES: tuple[str, ...] = (
     "With 4 pending, our GP's median regret at 50 trials is below every peer's one-at-a-time median on "
     "all three functions over seeds 0-39 (5.1e-6 / 0.0033 / 9.2e-4 against Optuna GP's 7.3e-5 / 0.0077 "
     "/ 0.094 and BoTorch's 0.0029 / 0.082). Our TPE's is below Optuna TPE's one-at-a-time median on "
-    "Branin and mixed5 (0.018 / 0.22 against 0.14 / 0.32) but not on Hartmann6 (0.38 against 0.36); "
-    "with 4 pending each, ours is ahead on all three (Optuna's: 0.18 / 0.5 / 0.31).",
+    "all three (0.021 / 0.34 / 0.21 against 0.14 / 0.36 / 0.32), and with 4 pending each, further "
+    "ahead (Optuna's: 0.18 / 0.5 / 0.31).",
     "Before the TPE began to damp its bad density (it scores `l(x) / g(x) ** 0.8`, commit a969dab; the "
     "run of 2026-11-27 on another CPU with Optuna 5.0.0) the NativeTPE row read 0.074 / 0.16 / 0.18 one "
     "at a time and 0.032 / 0.27 / 0.36 with 4 pending on seeds 0-9 (0.43x / 1.8x / 2x), and 0.032 / 0.2 / "
@@ -93,7 +94,10 @@ NOTES: tuple[str, ...] = (
     "rose (0.32 -> 0.38), which on 300 other seeds it did not (0.323 -> 0.331, p = 0.85). Before that, "
     "its parallel runs were 0.064 / 0.37 / 0.26 on seeds 0-9 and 0.045 / 0.34 / 0.21 on seeds 0-39, "
     "until its good density became the best point alone while asks run (`pending_best_only`, chosen on "
-    "seeds 100-399 and 740-1039).",
+    "seeds 100-399 and 740-1039). Then, while asks run, its good kernel moved to the weighted mean of "
+    "the best three good points (`pending_centroid`, chosen on seeds 2200-3399, confirmed on 3400-3699): "
+    "before it the parallel runs were 0.031 / 0.51 / 0.29 on seeds 0-9 (2.8x / 3.4x / 1.4x) and 0.018 / "
+    "0.38 / 0.22 on seeds 0-39 (1.9x / 1.9x / 1.1x).",
     "NativeGP's runs with 4 pending were redone on 2026-11-28 after it began to screen only "
     "candidates near its best points while asks run (`pending_local`, chosen on seeds 100-179, confirmed "
     "on 1340-1499). Before it they were 2.1e-5 / 0.0022 / 0.0013 on seeds 0-9 (3.3x / 0.037x / 270x, "
