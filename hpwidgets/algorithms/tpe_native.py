@@ -70,6 +70,13 @@ Choices made here, and why:
   0.009 / 0.31), Branin 0.015 -> 0.014 / 0.017 -> 0.016 / 0.027 -> 0.026 (p >= 0.44); also
   better on 6-8-D functions and noisy losses, and as BOHB's sampler no worse beyond noise.
   Without the reach, Branin lost with 8 pending (0.026 -> 0.030, p = 8e-6).
+* Opt-in for deterministic objectives (``width_step``, off by default): the good kernels'
+  widths follow the 1/5th success rule of evolution strategies, so a run that stops finding
+  better points narrows them below Scott's rule and its 1% clip and keeps refining. On exact
+  functions, one at a time (seeds 4000-4599, median regret@50): Branin 0.011 -> 0.0036
+  (p = 5e-29), Hartmann6 and the mixed 5-D problem level; after 150 trials (seeds 4600-4799)
+  Branin 0.0014 -> 2e-5, Hartmann6 0.018 -> 0.0044. Not the default: on noisy losses it
+  narrows around a lucky draw, and after 150 trials Branin with noise of sd 1 went 0.18 -> 0.54.
 """
 
 from __future__ import annotations
@@ -87,13 +94,19 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # of the recombined centre: far apart they often lie in different basins (Branin has three
 # minima), and their mean falls between them.
 CENTROID_REACH = 0.5
+# The narrowest a good kernel may become under ``width_step`` (unit range): below Scott's rule
+# and its 1% clip, so a converging run can refine further than the clip allows.
+WIDTH_FLOOR = 1e-3
 
 
 class Parzen:
     """A weighted mixture of product kernels over encoded rows, plus a prior component."""
 
     def __init__(self, points: np.ndarray, weights: np.ndarray, encoder: UnitEncoder,
-                 prior_weight: float, bandwidth_factor: float, min_bandwidth: float) -> None:
+                 prior_weight: float, bandwidth_factor: float, min_bandwidth: float,
+                 width_scale: np.ndarray | None = None) -> None:
+        """``width_scale``: per numeric dimension, a factor on the data kernels' widths (the
+        prior's stay), floored at ``WIDTH_FLOOR``."""
         self.is_cat, self.n_choices = encoder.is_cat, encoder.n_choices
         num = ~self.is_cat
         m, d_num = len(points), int(num.sum())
@@ -101,7 +114,10 @@ class Parzen:
         self.mu = np.vstack([points[:, num], np.full((1, d_num), 0.5)])
         bw = bandwidth_factor * max(m, 1) ** (-1.0 / (d_num + 4))
         bw = min(max(bw, min_bandwidth), 1.0)
-        self.sigma = np.vstack([np.full((m, d_num), bw), np.ones((1, d_num))])
+        widths = np.full((m, d_num), bw)
+        if width_scale is not None:
+            widths = np.maximum(widths * width_scale, min(WIDTH_FLOOR, bw))
+        self.sigma = np.vstack([widths, np.ones((1, d_num))])
         lo, hi = ndtr(-self.mu / self.sigma), ndtr((1.0 - self.mu) / self.sigma)
         self.cdf_lo, self.cdf_hi = lo, hi
         self.log_norm = np.log(np.maximum(hi - lo, 1e-300))
@@ -177,7 +193,9 @@ class NativeTPE(ModelBased):
     ``pending_widening`` times wider, the prior weight is ``pending_prior_weight`` and, with
     ``pending_best_only``, the good density holds only the best point, placed at the weighted
     mean of the best ``pending_centroid`` points (1: the best point itself). ``bad_density_power``
-    damps the bad density in the score (1: the textbook ratio).
+    damps the bad density in the score (1: the textbook ratio). ``width_step`` (e.g. 0.1; 0, the
+    default, turns it off) is the log step of the good kernels' success rule (``_width_scale``),
+    for deterministic objectives only.
     """
 
     name = "tpe"
@@ -187,8 +205,11 @@ class NativeTPE(ModelBased):
                  min_bandwidth: float = 0.01, liar_weight: float = 0.4, pending_widening: float = 1.2,
                  pending_prior_weight: float = 0.5, worst_good_weight: float = 0.01,
                  pending_best_only: bool = True, bad_density_power: float = 0.8,
-                 pending_centroid: int = 3) -> None:
+                 pending_centroid: int = 3, width_step: float = 0.0) -> None:
         super().__init__()
+        if not width_step >= 0.0:
+            raise ValueError(f"`width_step >= 0` must hold, but got width_step={width_step!r}")
+        self.width_step = width_step
         if pending_centroid < 1:
             raise ValueError(f"`pending_centroid >= 1` must hold, but got pending_centroid={pending_centroid!r}")
         self.pending_centroid = int(pending_centroid)
@@ -236,11 +257,32 @@ class NativeTPE(ModelBased):
         w_above = np.concatenate([age_weights(len(X))[is_above], np.full(len(pending), self.liar_weight)])
         shape = self._shape(bool(unreported))
         good_rows = self._recombined(X[below], enc.is_cat) if running else X[below]
-        good = Parzen(good_rows, self._good_weights(len(below), bool(running)), enc, *shape)
+        good = Parzen(good_rows, self._good_weights(len(below), bool(running)), enc, *shape,
+                      width_scale=self._width_scale(losses, len(running)))
         bad = Parzen(above, w_above, enc, *shape)
         candidates = enc.snap(good.sample(rng, self.n_ei_candidates))
         score = good.log_pdf(candidates) - self.bad_density_power * bad.log_pdf(candidates)
         return candidates[int(np.argmax(score))]
+
+    def _width_scale(self, losses: np.ndarray, n_running: int) -> np.ndarray | None:
+        """The good kernels' width factor on continuous dimensions, by the 1/5th success rule of
+        evolution strategies: each model-led trial that beat the best one told before it was
+        asked multiplies it by ``exp(width_step)``, each other by ``exp(-width_step / 4)``;
+        capped at 1. ``losses`` in trial-number order; a trial counts as asked once the
+        ``n_running`` trials before it were running (as now). Off under a pruner, whose
+        stopped trials' losses come from earlier steps."""
+        enc = self._encoder
+        assert enc is not None
+        if self.width_step == 0.0 or self.pruning or len(losses) <= self.n_startup_trials:
+            return None
+        parent = np.minimum.accumulate(np.concatenate([[np.inf], losses]))  # parent[i] = min(losses[:i])
+        led = np.arange(self.n_startup_trials, len(losses))
+        success = losses[led] < parent[np.maximum(led - n_running, 0)]
+        steps = np.where(success, self.width_step, -self.width_step / 4.0)
+        walk = np.concatenate([[0.0], np.cumsum(steps)])
+        factor = math.exp(walk[-1] - walk.max())  # log factor: min(0, previous + step), unrolled
+        continuous = np.array([enc.grids[j] is None for j in np.flatnonzero(~enc.is_cat)], dtype=bool)
+        return np.where(continuous, factor, 1.0)
 
     def _recombined(self, good_rows: np.ndarray, is_cat: np.ndarray) -> np.ndarray:
         """The good rows, best first, with the best one's numeric coordinates moved to the mean
