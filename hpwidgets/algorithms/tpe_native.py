@@ -268,9 +268,10 @@ class NativeTPE(ModelBased):
         """The good kernels' width factor on continuous dimensions, by the 1/5th success rule of
         evolution strategies: each model-led trial that beat the best one told before it was
         asked multiplies it by ``exp(width_step)``, each other by ``exp(-width_step / 4)``;
-        capped at 1. ``losses`` in trial-number order; a trial counts as asked once the
-        ``n_running`` trials before it were running (as now). Off under a pruner, whose
-        stopped trials' losses come from earlier steps."""
+        capped at 1. ``losses`` are in trial-number order, and trial i is taken to have been
+        asked while the ``n_running`` trials before it still ran (as many as run now), so it is
+        judged against the best of the trials before those. Off under a pruner, whose stopped
+        trials' losses come from earlier steps."""
         enc = self._encoder
         assert enc is not None
         if self.width_step == 0.0 or self.pruning or len(losses) <= self.n_startup_trials:
