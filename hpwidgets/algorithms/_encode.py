@@ -94,6 +94,8 @@ class UnitEncoder:
         for d in dims:
             values = None if isinstance(d, Choice) else _grid_values(d)
             self.grids.append(None if values is None else values_to_unit(d, values))
+        # Numeric dimensions without a grid to snap to (floats, and integers with too many levels).
+        self.is_continuous = np.array([g is None for g in self.grids], dtype=bool) & ~self.is_cat
 
     @property
     def n_dims(self) -> int:

@@ -155,7 +155,7 @@ def polish_continuous(post: PosteriorLike, enc: UnitEncoder, starts: np.ndarray,
     The starts are independent, so the summed problem is separable: one call polishes all of
     them, and each start keeps its polished point only where that scores better.
     """
-    cont = np.array([not enc.is_cat[j] and enc.grids[j] is None for j in range(enc.n_dims)])
+    cont = enc.is_continuous
     if not cont.any():
         return starts, scores
     base = starts.copy()

@@ -282,8 +282,7 @@ class NativeTPE(ModelBased):
         steps = np.where(success, self.width_step, -self.width_step / 4.0)
         walk = np.concatenate([[0.0], np.cumsum(steps)])
         factor = math.exp(walk[-1] - walk.max())  # log factor: min(0, previous + step), unrolled
-        continuous = np.array([enc.grids[j] is None for j in np.flatnonzero(~enc.is_cat)], dtype=bool)
-        return np.where(continuous, factor, 1.0)
+        return np.where(enc.is_continuous[~enc.is_cat], factor, 1.0)
 
     def _recombined(self, good_rows: np.ndarray, is_cat: np.ndarray) -> np.ndarray:
         """The good rows, best first, with the best one's numeric coordinates moved to the mean
