@@ -130,6 +130,12 @@ NOTES = [
     "promises and the search stops refining. A third start for the hyperparameter fit, from length "
     "scales of the whole unit range (a smoother model), left 32 of 100 runs in the local basin, as before, and "
     "the median at 2.9e-6 (2.8e-6 without it).",
+    "- Also tried for the GP on mixed5 and not adopted, on seeds 4800-4899 (used for nothing before; "
+    "default: 41 of 100 runs end above regret 0.05, most at the tanh activation's optimum, 0.15, or a "
+    "ripple of `shift`, 0.18): the prior of a choice's length scale centred on 0.2, 0.3, 0.5, 2 or 4 "
+    "instead of 1 (categories less or more correlated a priori) left 51, 47, 45, 32 and 48 runs there, "
+    "with no trend and no shift of the paired log regret beyond noise (Wilcoxon p >= 0.06). On seeds "
+    "0-39 0.3 and 0.5 had looked better (15 and 17 against 19 of 40).",
     "- While asks run, every candidate that screens NativeGP's log-EI is now a perturbation of its best "
     "points (`pending_local`; none is drawn uniformly, the L-BFGS-B polish and the discrete sweeps still "
     "range freely, and a sequential run is unchanged). With uniform candidates too, the kriging believer "
