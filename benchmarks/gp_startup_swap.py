@@ -58,11 +58,11 @@ def play(runner: Runner, problem: Problem, told: Told, n_trials: int = TRIALS) -
     return min(problem.regret(v) for _, v in trials), trials
 
 
-def ours(problem: Problem, seed: int, n_startup: int = OURS_STARTUP) -> HwRunner:
+def our_gp(problem: Problem, seed: int, n_startup: int = OURS_STARTUP) -> HwRunner:
     return HwRunner(lambda: NativeGP(n_startup_trials=n_startup), problem.space, seed, 1)
 
 
-def optuna(problem: Problem, seed: int, n_startup: int = OPTUNA_STARTUP) -> OptunaRunner:
+def optuna_gp(problem: Problem, seed: int, n_startup: int = OPTUNA_STARTUP) -> OptunaRunner:
     return OptunaRunner("gp", problem.space, seed, 1, n_startup_trials=n_startup)
 
 
@@ -70,14 +70,14 @@ def run(job: tuple[str, int]) -> tuple[str, int, dict[str, float]]:
     """The four regrets of one seed: each GP from its own start-up points and from the other's."""
     name, seed = job
     problem = PROBLEMS[name]
-    ours_own, our_trials = play(ours(problem, seed), problem, [])
-    optuna_own, optuna_trials = play(optuna(problem, seed), problem, [])
+    ours_own, our_trials = play(our_gp(problem, seed), problem, [])
+    optuna_own, optuna_trials = play(optuna_gp(problem, seed), problem, [])
     our_design, optuna_design = our_trials[:OURS_STARTUP], optuna_trials[:OPTUNA_STARTUP]
     return name, seed, {
         "ours, own": ours_own,
         "optuna, own": optuna_own,
-        "ours, optuna's": play(ours(problem, seed, OPTUNA_STARTUP), problem, optuna_design)[0],
-        "optuna, ours": play(optuna(problem, seed, OURS_STARTUP), problem, our_design)[0],
+        "ours, optuna's": play(our_gp(problem, seed, OPTUNA_STARTUP), problem, optuna_design)[0],
+        "optuna, ours": play(optuna_gp(problem, seed, OURS_STARTUP), problem, our_design)[0],
     }
 
 
@@ -107,8 +107,8 @@ def main() -> None:
     import torch  # noqa: F401  (Optuna's GP runs on it)
     with Pool(2) as pool:
         results = pool.map(run, [(p, s) for p in problems for s in seeds])
-    header = ["function", "seeds", "NativeGP from its 15 Sobol points", "Optuna GP from the same",
-              "NativeGP ahead", "NativeGP from Optuna's 10 random points", "Optuna GP from its own",
+    header = ["function", "seeds", f"NativeGP from its {OURS_STARTUP} Sobol points", "Optuna GP from the same",
+              "NativeGP ahead", f"NativeGP from Optuna's {OPTUNA_STARTUP} random points", "Optuna GP from its own",
               "NativeGP ahead"]
     body = "\n\n".join([
         provenance(),

@@ -17,16 +17,19 @@ def bench() -> Iterator[ModuleType]:
 
 def test_a_gp_told_another_design_keeps_those_points_first_and_models_every_later_ask(bench: ModuleType) -> None:
     branin = bench.PROBLEMS["branin"]
-    _, own = bench.play(bench.ours(branin, 0), branin, [], n_trials=12)
+    _, own = bench.play(bench.our_gp(branin, 0), branin, [], n_trials=12)
     design = [({"x1": 0.1 * i - 4.0, "x2": 1.5 * i}, 0.0) for i in range(5)]
     design = [(p, branin.fn(p)) for p, _ in design]
-    runner = bench.ours(branin, 0, n_startup=len(design))
+    runner = bench.our_gp(branin, 0, n_startup=len(design))
     regret, trials = bench.play(runner, branin, design, n_trials=12)
     assert trials[:5] == design and len(trials) == 12
     assert runner.algo.n_startup_trials == 5 and len(runner.algo.history) == 12
     assert regret == min(branin.regret(v) for _, v in trials)
-    # Its 6th trial comes from the model, not from the Sobol design that a fresh run would use.
-    assert trials[5][0] != own[5][0]
+    # Its 6th trial comes from the model. Left at 15 start-up trials, the same GP told the same
+    # points would ask the first point of its Sobol design next, as a fresh run does first.
+    assert trials[5][0] != own[0][0]
+    _, still_designing = bench.play(bench.our_gp(branin, 0), branin, design, n_trials=6)
+    assert still_designing[5][0] == own[0][0]
 
 
 def test_a_cell_gives_both_medians_and_the_seeds_where_the_first_gp_is_strictly_ahead(bench: ModuleType) -> None:
