@@ -281,5 +281,14 @@ NOTES = [
     "spread only shrinks. "
     "With `width_step=0.1` on seeds 0-9 NativeTPE reads 0.0036 / 0.137 / 0.168 one at a time and 0.008 / "
     "0.259 / 0.212 with 4 pending (2.2x / 1.9x / 1.3x).",
+    "- Also tried for NativeTPE one at a time and not adopted: the recombined centre of `pending_centroid` "
+    "used without asks running too, the best good point's kernel moved to 0.8 : 0.2 or 0.6 : 0.4 of the "
+    "best two (within `CENTROID_REACH`; the other good points kept theirs). Median regret@50, Branin / "
+    "Hartmann6 / mixed5, on seeds 4900-5199 (used for nothing before): 0.0102 / 0.197 / 0.202 -> 0.0114 / "
+    "0.182 / 0.206 (0.8 : 0.2; paired Wilcoxon on log regret p = 0.5 / 0.09 / 0.74) and 0.0106 / 0.185 / 0.2 "
+    "(0.6 : 0.4; p = 0.26 / 0.003 / 0.61); 0.6 : 0.4 on seeds 5200-5499: 0.0101 / 0.187 / 0.213 -> 0.0121 "
+    "/ 0.171 / 0.203 (p = 0.67 / 0.013 / 0.27). A gain on Hartmann6 alone, with Branin's median behind on "
+    "both sets, and it leaves every bar as it is (with 4 pending the centre is already recombined, so "
+    "Hartmann6's parallel/sequential ratio would only grow).",
     "",
 ]
