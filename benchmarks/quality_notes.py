@@ -290,5 +290,10 @@ NOTES = [
     "/ 0.171 / 0.203 (p = 0.67 / 0.013 / 0.27). A gain on Hartmann6 alone, with Branin's median behind on "
     "both sets, and it leaves every bar as it is (with 4 pending the centre is already recombined, so "
     "Hartmann6's parallel/sequential ratio would only grow).",
+    "- Also tried for NativeTPE with 4 asks pending and not adopted (seeds 4900-5199, default 0.0172 / "
+    "0.297 / 0.217): mirrored sampling from evolution strategies, the running asks reflected through the "
+    "good kernel's centre, as extra candidates scored by the model (0.0169 / 0.299 / 0.22; p = 0.99 / "
+    "0.05 / 0.6) or as every second ask outright (0.04 / 0.436 / 0.251; p <= 4e-7): a reflected point is "
+    "not one the model chose.",
     "",
 ]
