@@ -114,7 +114,7 @@ NOTES = [
     "with the seeds: Optuna GP's own medians on seeds 100-109 were 0.15 (Hartmann6) and 0.075 (mixed5). "
     "\"Search quality on 100 seeds\" (`benchmarks/quality_blocks.py`) counts how often each bar holds "
     "on ten 10-seed blocks. With the start-up points swapped (\"GP start-up points swapped\", "
-    "`benchmarks/gp_startup_swap.py`), NativeGP ends below Optuna's GP on Hartmann6 on 9 of seeds 0-9 "
+    "`benchmarks/gp_startup_swap.py`), NativeGP ends below Optuna's GP on Hartmann6 on 9 of the 10 seeds 0-9 "
     "from NativeGP's 15 Sobol points (0.06 against 0.15) and on 10 of 10 from Optuna's 10 random points "
     "(1.5e-6 against 0.0035): the Hartmann6 bar's miss above is the draw of the start-up points.",
     "- NativeGP's hyperparameter fit also starts once from a noisy model (`noisy_start`, 1e-2 of the "
