@@ -294,7 +294,11 @@ NOTES = [
     "0.297 / 0.217): mirrored sampling from evolution strategies, the running asks reflected through the "
     "good kernel's centre, as extra candidates scored by the model (0.0169 / 0.299 / 0.22; p = 0.99 / "
     "0.05 / 0.6) or as every second ask outright (0.04 / 0.436 / 0.251; p <= 4e-7): a reflected point is "
-    "not one the model chose.",
+    "not one the model chose. Nor, on seeds 100-399 (default 0.0147 / 0.281 / 0.216), did good kernels "
+    "whose width cycles from ask to ask while asks run, so a batch mixes fine and coarse steps: widths "
+    "0.5 / 1 / 1 / 1x gained Branin and cost Hartmann6 (0.0081 / 0.323 / 0.221; p = 8e-5 / 4e-4 / 0.21), "
+    "0.5 / 1 / 2 / 1x less of both (0.011 / 0.297 / 0.221; p = 0.06 / 0.015 / 0.53), 1 / 1 / 1 / 2x "
+    "neither (0.0165 / 0.284 / 0.219; p = 0.1 / 0.32 / 0.47).",
     "- Also tried for NativeGP one at a time and not adopted (throwaway driver; median regret@50, Branin / "
     "Hartmann6 / mixed5, and runs ending above regret 0.05). A pattern move from direct search (Hooke and "
     "Jeeves), for runs that creep along a long slope as seed 5 does on Hartmann6: when 3 of the last 5 "
