@@ -1,7 +1,8 @@
-"""``hptune``: the command line.
+"""hptune: the command line.
 
     hptune demo [--trials 20] [-o quickstart-report.html]   the quickstart, headless, then its HTML report
     hptune run script.py:objective [--space SPACE] ...       tune a function from a script
+        [--parallel N] [--gpus auto|none|0,1] [--per-gpu N|auto] [--executor thread|process|dask://host:port]
     hptune report NAME [--storage hptune.db] [-o NAME.html]  a stored study's HTML report
     hptune list [hptune.db]                                   the stored studies (or --storage FILE)
     hptune clean NAME [--storage hptune.db] [--all]           remove its checkpoint folders but the best's
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ALGORITHMS, PRUNERS, __version__
+from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
 
 
 class CommandError(Exception):
@@ -130,13 +132,16 @@ def _space(namespace: dict[str, Any], text: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> None:
     from . import tune
     from .report import write_report
-    namespace, objective = _load_target(args.target)
+    problem = placement_problem(args.gpus, args.per_gpu, args.executor)
+    if problem:
+        raise CommandError(problem)
+    namespace, objective = _load_target(args.target)  # first: `--gpus auto` means GPUs if the script imported torch
     direction = {"maximize": args.maximize} if args.maximize else {"minimize": args.minimize or True}
     try:
         study = tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
                      name=args.name, storage=None if args.storage == "none" else args.storage,
                      parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress,
-                     pruner=args.prune, **direction)
+                     pruner=args.prune, **direction, **placement(args.gpus, args.per_gpu, args.executor))
     except ValueError as error:
         raise CommandError(str(error)) from None
     try:
@@ -151,18 +156,21 @@ def _run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="tune a function from a script")
     run.add_argument("target", help="script.py:function; the function takes params (and optionally trial)")
     run.add_argument("--space", default="SPACE", help="a dict of dimensions in the script (default SPACE) or JSON")
-    run.add_argument("--algo", default="tpe", choices=ALGORITHMS)
-    run.add_argument("--trials", type=int, default=20)
+    run.add_argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
+    run.add_argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included")
     run.add_argument("--prune", default="none", choices=PRUNERS, help="stop trials early from trial.report")
     group = run.add_mutually_exclusive_group()
     group.add_argument("--maximize", metavar="METRIC", nargs="?", const=True, help="maximise (a metric)")
     group.add_argument("--minimize", metavar="METRIC", nargs="?", const=True, help="minimise (the default)")
-    run.add_argument("--seed", type=int)
+    run.add_argument("--seed", type=int, help="random seed, for reproducible suggestions")
     run.add_argument("--name", help="study name; the same name resumes it")
     run.add_argument("--storage", default="hptune.db", help="SQLite file, or none")
-    run.add_argument("--parallel", type=int, default=1)
-    run.add_argument("--timeout", type=float)
-    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--parallel", type=positive(int), default=1, help="trials at once")
+    run.add_argument("--timeout", type=positive(float), help="stop starting trials after this many seconds")
+    run.add_argument("--gpus", default="auto", help=GPUS_HELP)
+    run.add_argument("--per-gpu", default="1", help=PER_GPU_HELP)
+    run.add_argument("--executor", default="thread", help=EXECUTOR_HELP)
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-o", "--output", help="also write the HTML report here")
     run.set_defaults(func=cmd_run)
 

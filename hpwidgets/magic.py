@@ -36,12 +36,10 @@ from .magic_commands import (
     unquote,
     write_report,
 )
+from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
 from .parse import LAST, CellError, ParsedCell, parse
 from .study import Study
 from .trial import TrialState
-
-_GPUS = re.compile(r"^(auto|none|\d+(,\d+)*)$")
-_DASK_SCHEMES = ("dask://", "tcp://", "tls://")
 
 
 @dataclass
@@ -62,7 +60,7 @@ class _Launch:
             trials = max(self.options.trials, self.study.n_target)
             self.study.optimize(self.objective, trials, parallel=self.options.parallel,
                                 timeout=self.options.timeout, background=True, progress=self.dashboard is None,
-                                **_placement(self.options))
+                                **placement(self.options.gpus, self.options.per_gpu, self.options.executor))
 
     @property
     def rendered(self) -> bool:
@@ -83,19 +81,6 @@ def _dashboard_class() -> Any:
 
 def _in_kernel(shell: Any) -> bool:
     return getattr(shell, "kernel", None) is not None
-
-
-def _positive(kind: type) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not value > 0 or value == float("inf"):  # `not > 0` also refuses NaN
-            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, but got {text!r}")
-        return value
-    convert.__name__ = f"positive {kind.__name__}"
-    return convert
 
 
 def _summary(study: Study) -> str:
@@ -142,12 +127,9 @@ def _check_options(args: argparse.Namespace, shell: Any) -> None:
     if args.name in _STUDIES and _STUDIES[args.name].study.running:
         raise UsageError(f"study {args.name!r} is still running; `%hptune stop {args.name}` first, "
                          f"or wait for it, then re-run this cell to continue it")
-    if not _GPUS.match(args.gpus):
-        raise UsageError(f"--gpus must be auto, none or GPU indices like 0,1, but got {args.gpus!r}")
-    if args.per_gpu != "auto" and not (args.per_gpu.isdigit() and int(args.per_gpu) >= 1):
-        raise UsageError(f"--per-gpu must be a positive int or auto, but got {args.per_gpu!r}")
-    if not (args.executor in ("thread", "process") or args.executor.startswith(_DASK_SCHEMES)):
-        raise UsageError(f"--executor must be thread, process or dask://host:port, but got {args.executor!r}")
+    problem = placement_problem(args.gpus, args.per_gpu, args.executor)
+    if problem:
+        raise UsageError(problem)
     if args.edit:
         if args.wait:
             raise UsageError("--edit waits for Start on the panel, and --wait would block the click: use one")
@@ -171,22 +153,6 @@ def _direction(args: argparse.Namespace, parsed: ParsedCell, line: str) -> tuple
     return {flag: parsed.metric if parsed.metric.isidentifier() else True}, LAST
 
 
-def _placement(args: argparse.Namespace) -> dict[str, Any]:
-    """Runner keywords from --gpus/--per-gpu/--executor (checked already by _check_options).
-
-    ``--gpus auto`` (the default) uses GPUs only when the user has imported torch: a
-    scikit-learn cell should not pay for importing torch just to learn there is no GPU.
-    """
-    gpus: Any = None
-    if args.gpus == "auto":
-        gpus = "auto" if "torch" in sys.modules else None
-    elif args.gpus != "none":
-        gpus = [int(i) for i in args.gpus.split(",")]
-    per_gpu: Any = args.per_gpu if args.per_gpu == "auto" else int(args.per_gpu)
-    executor = {"thread": None, "process": "processes"}.get(args.executor, args.executor)
-    return {"gpus": gpus, "per_gpu": per_gpu, "executor": executor}
-
-
 def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[str, Any]) -> Study:
     try:
         return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=storage_path(args.storage),
@@ -202,20 +168,20 @@ class HPTuneMagics(Magics):
     @magic_arguments()
     @argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
     @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha | median")
-    @argument("--trials", type=_positive(int), default=20, help="trials in total, resumed ones included")
+    @argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included")
     @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
     @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")
     @argument("--name", type=unquote, help="study name; re-running with the same name resumes it")
     @argument("--storage", type=unquote, default="hptune.db", help="SQLite file, or `none` to keep it in memory")
     @argument("--seed", type=int, help="random seed, for reproducible suggestions")
-    @argument("--parallel", type=_positive(int), default=1, help="trials at once, on threads")
-    @argument("--timeout", type=_positive(float), help="stop starting trials after this many seconds")
+    @argument("--parallel", type=positive(int), default=1, help="trials at once, on threads")
+    @argument("--timeout", type=positive(float), help="stop starting trials after this many seconds")
     @argument("--wait", action="store_true", help="block until the search ends")
     @argument("--edit", action="store_true", help="show the sliders and wait for Start")
     @argument("-o", dest="output", metavar="VAR", help="store the Study in variable VAR")
-    @argument("--gpus", default="auto", help="auto (GPUs if torch is imported) | none | indices like 0,1")
-    @argument("--per-gpu", default="1", help="trials sharing one GPU: a number or auto (from memory)")
-    @argument("--executor", default="thread", help="thread | process | dask://host:port")
+    @argument("--gpus", default="auto", help=GPUS_HELP)
+    @argument("--per-gpu", default="1", help=PER_GPU_HELP)
+    @argument("--executor", default="thread", help=EXECUTOR_HELP)
     @line_cell_magic
     def hptune(self, line: str, cell: str | None = None) -> None:
         """Tune the hyperparameters the cell declares; each trial runs the cell body once.

@@ -135,6 +135,50 @@ def test_run_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "script.py:function" in capsys.readouterr().err
 
 
+PID_TASK = ("import os\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(-2, 2)}\n"
+            "def objective(params):\n    return {'loss': (params['x'] - 1) ** 2, 'pid': os.getpid()}\n")
+
+
+@pytest.mark.parametrize(("option", "value", "rule"), [
+    ("--gpus", "0;1", "--gpus must be auto, none or GPU indices like 0,1, but got '0;1'"),
+    ("--per-gpu", "0", "--per-gpu must be a positive int or auto, but got '0'"),
+    ("--executor", "processes", "--executor must be thread, process or dask://host:port, but got 'processes'"),
+])
+def test_run_refuses_a_bad_placement_in_one_line_before_anything_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, rule: str) -> None:
+    script, db = tmp_path / "task.py", tmp_path / "s.db"
+    script.write_text("raise SystemExit('the script must not even be read')\n")
+    assert cli.main(["run", f"{script}:objective", option, value, "--storage", str(db)]) == 2
+    assert capsys.readouterr().err == f"hptune run: {rule}\n"
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(("option", "value", "kind"), [("--trials", "0", "int"), ("--parallel", "-2", "int"),
+                                                       ("--timeout", "nan", "float")])
+def test_run_refuses_counts_and_times_that_are_not_positive(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, kind: str) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", f"{tmp_path / 'task.py'}:objective", option, value])
+    assert stop.value.code == 2
+    assert f"argument {option}: must be a positive {kind}, but got '{value}'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_on_worker_processes_stores_every_trial(tmp_path: Path) -> None:
+    """The console script in its own process, as a user runs it: trials in spawned workers."""
+    script, db = tmp_path / "task.py", tmp_path / "s.db"
+    script.write_text(PID_TASK)
+    command = [*hptune_command(), "run", f"{script}:objective", "--minimize", "loss", "--trials", "4",
+               "--parallel", "2", "--executor", "process", "--name", "w", "--storage", str(db), "--no-progress"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as cli_run:
+        out, err = cli_run.communicate(timeout=120)
+    assert cli_run.returncode == 0, err
+    assert out.startswith("best loss ")
+    trials = hw.load_study("w", db).trials
+    assert [t.state for t in trials] == [hw.TrialState.COMPLETE] * 4
+    assert cli_run.pid not in {t.metrics["pid"] for t in trials}
+
+
 def test_lab_opens_the_demos_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["lab", "--dry-run"]) == 0
     command = capsys.readouterr().out.split()

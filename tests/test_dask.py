@@ -188,3 +188,18 @@ def test_the_asha_pruner_stops_dask_trials_from_their_live_reports(client):
     pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
     assert len(pruned) >= 3 and all(len(t.reports) < 27 for t in pruned)
     assert study.best_trial.state is TrialState.COMPLETE and len(study.best_trial.reports) == 27
+
+
+def test_command_line_runs_trials_on_the_cluster(client, tmp_path: Path) -> None:
+    """``hptune run --executor dask://host:port``: trials run in the cluster's worker processes."""
+    from hpwidgets import cli
+    script, db = tmp_path / "task.py", tmp_path / "s.db"
+    script.write_text("import os\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def objective(params):\n    return {'loss': params['x'], 'pid': os.getpid()}\n")
+    address = client.scheduler.address.replace("tcp://", "dask://")
+    assert cli.main(["run", f"{script}:objective", "--minimize", "loss", "--trials", "4", "--parallel", "2",
+                     "--executor", address, "--name", "d", "--storage", str(db), "--no-progress"]) == 0
+    trials = hw.load_study("d", db).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert {t.metrics["pid"] for t in trials} <= set(client.run(os.getpid).values())  # the workers' pids
+

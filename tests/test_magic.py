@@ -366,20 +366,3 @@ def test_gpu_options_reach_the_runner_and_fall_back_to_the_cpu(ip: InteractiveSh
     with pytest.warns(RuntimeWarning, match="no CUDA GPU is visible"):
         study = tune(ip, f"{QUICK} --maximize acc --gpus 0 --per-gpu 2")
     assert {t.device for t in study.trials} == {"cpu"} and len(study.trials) == 4
-
-
-@pytest.mark.parametrize("gpus, torch_imported, expected", [
-    ("auto", False, None), ("auto", True, "auto"), ("none", True, None), ("0,1", False, [0, 1]),
-])
-def test_placement_reads_the_options(monkeypatch: pytest.MonkeyPatch, gpus: str, torch_imported: bool,
-                                     expected: object) -> None:
-    import argparse
-    import sys
-
-    from hpwidgets.magic import _placement
-    if torch_imported:
-        monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
-    else:
-        monkeypatch.delitem(sys.modules, "torch", raising=False)
-    args = argparse.Namespace(gpus=gpus, per_gpu="auto", executor="dask://127.0.0.1:8786")
-    assert _placement(args) == {"gpus": expected, "per_gpu": "auto", "executor": "dask://127.0.0.1:8786"}

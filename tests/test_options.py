@@ -1,0 +1,54 @@
+"""The run options the magic and the command line share (hpwidgets/options.py)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+import pytest
+
+from hpwidgets.options import placement, placement_problem, positive
+
+
+@pytest.mark.parametrize("gpus, torch_imported, expected", [
+    ("auto", False, None), ("auto", True, "auto"), ("none", True, None), ("0,1", False, [0, 1]),
+])
+def test_placement_reads_the_options(monkeypatch: pytest.MonkeyPatch, gpus: str, torch_imported: bool,
+                                     expected: object) -> None:
+    if torch_imported:
+        monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
+    else:
+        monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert placement(gpus, "auto", "dask://127.0.0.1:8786") == {
+        "gpus": expected, "per_gpu": "auto", "executor": "dask://127.0.0.1:8786"}
+
+
+def test_placement_names_the_thread_and_process_executors_as_the_runner_does() -> None:
+    assert placement("none", "3", "thread") == {"gpus": None, "per_gpu": 3, "executor": None}
+    assert placement("none", "1", "process")["executor"] == "processes"
+
+
+@pytest.mark.parametrize("gpus, per_gpu, executor, problem", [
+    ("auto", "1", "thread", None),
+    ("0,1", "auto", "tls://10.0.0.1:8786", None),
+    ("0,", "1", "thread", "--gpus must be auto, none or GPU indices like 0,1, but got '0,'"),
+    ("all", "1", "thread", "--gpus must be auto, none or GPU indices like 0,1, but got 'all'"),
+    ("auto", "-1", "thread", "--per-gpu must be a positive int or auto, but got '-1'"),
+    ("auto", "1", "threads", "--executor must be thread, process or dask://host:port, but got 'threads'"),
+])
+def test_placement_problem_is_one_line_naming_the_value(gpus: str, per_gpu: str, executor: str,
+                                                        problem: str | None) -> None:
+    assert placement_problem(gpus, per_gpu, executor) == problem
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "nan", "inf", "two", ""])
+def test_positive_refuses_what_is_not_a_positive_number(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(f"must be a positive float, but got {text!r}")):
+        positive(float)(text)
+
+
+def test_positive_converts_to_its_kind() -> None:
+    assert positive(int)("4") == 4 and positive(float)("0.5") == 0.5
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape("positive int, but got '2.5'")):
+        positive(int)("2.5")
