@@ -8,7 +8,8 @@
     hptune clean NAME [--storage hptune.db] [--all]           remove its checkpoint folders but the best's
     hptune lab [DIR]                                          the demo notebooks in JupyterLab
 
-Errors print one line (the rule and the values) and exit with status 2; no traceback.
+Errors print one line (the rule and the values) and exit with status 2; no traceback. `run` names
+the first failed trial's error on stderr, and exits with status 1 when every trial failed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from . import ALGORITHMS, PRUNERS, __version__
 from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
+from .results import first_failure
 
 
 class CommandError(Exception):
@@ -129,7 +131,7 @@ def _space(namespace: dict[str, Any], text: str) -> Any:
     return namespace[text]
 
 
-def cmd_run(args: argparse.Namespace) -> None:
+def cmd_run(args: argparse.Namespace) -> int:
     from . import tune
     from .report import write_report
     problem = placement_problem(args.gpus, args.per_gpu, args.executor)
@@ -146,10 +148,16 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise CommandError(str(error)) from None
     try:
         print(f"best {study.target or 'value'} {study.best_value:.6g} with {study.best_params}")
+        completed = True
     except ValueError:
         print(f"no trial completed ({len(study.trials)} ran)")
+        completed = False
+    failures = first_failure(study.trials)
+    if failures:
+        print(f"hptune run: {failures}", file=sys.stderr)
     if args.output:
         print(write_report(study, args.output))
+    return 0 if completed or not failures else 1  # every trial failed: the script's caller should know
 
 
 def _run_parser(sub: Any) -> None:
@@ -207,14 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except (CommandError, ImportError) as error:  # ImportError: an optional package, named with its install hint
         print(f"hptune {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hptune {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from .magic_commands import (
 )
 from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
 from .parse import LAST, CellError, ParsedCell, parse
+from .results import first_failure
 from .study import Study
 from .trial import TrialState
 
@@ -88,8 +89,10 @@ def _summary(study: Study) -> str:
     complete, pruned = (sum(t.state is s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED))
     stopped = f", {pruned} pruned" if pruned else ""
     text = f"study {study.name!r}: {len(trials)} trials ({complete} complete{stopped})"
-    return text if best is None else text + f", best {study.target or 'value'}={best.value:.6g} with " \
-        f"{dict(best.params)}"
+    if best is not None:
+        text += f", best {study.target or 'value'}={best.value:.6g} with {dict(best.params)}"
+    failures = first_failure(trials)
+    return text if failures is None else f"{text}; {failures}"
 
 
 def _block(study: Study) -> None:

@@ -24,6 +24,17 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     return row
 
 
+def first_failure(trials: Sequence[FrozenTrial]) -> str | None:
+    """"3 failed, the first (trial 0) with ZeroDivisionError: division by zero", or None when none
+    failed: a terminal summary must say why, or a study whose every trial failed says nothing."""
+    failed = sorted((t for t in trials if t.state is TrialState.FAIL), key=lambda t: t.number)
+    if not failed:
+        return None
+    first = failed[0]
+    reason = first.error.strip().splitlines()[0] if first.error and first.error.strip() else "no error recorded"
+    return f"{len(failed)} failed, the first (trial {first.number}) with {reason}"
+
+
 def trials_dataframe(trials: Sequence[FrozenTrial]) -> pandas.DataFrame:
     import pandas as pd
     rows = [trial_row(t) for t in trials]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +134,24 @@ def test_run_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "defines no function 'objective'" in capsys.readouterr().err
     assert cli.main(["run", "task.py", "--storage", "none"]) == 2
     assert "script.py:function" in capsys.readouterr().err
+
+
+def test_run_names_the_first_failure_and_exits_1_when_every_trial_failed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "task.py"
+    script.write_text("import hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def always(params):\n    raise RuntimeError('no GPU memory left')\n"
+                      "def half(params):\n    if params['x'] > 0.5:\n        raise KeyError('lr')\n"
+                      "    return params['x']\n")
+    common = ["--algo", "random", "--seed", "1", "--trials", "6", "--storage", "none", "--no-progress"]
+    assert cli.main(["run", f"{script}:always", *common]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "no trial completed (6 ran)\n"
+    assert captured.err == "hptune run: 6 failed, the first (trial 0) with RuntimeError: no GPU memory left\n"
+    assert cli.main(["run", f"{script}:half", *common]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("best value ")
+    assert re.fullmatch(r"hptune run: [1-5] failed, the first \(trial \d\) with KeyError: 'lr'\n", captured.err)
 
 
 PID_TASK = ("import os\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(-2, 2)}\n"

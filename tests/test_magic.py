@@ -185,6 +185,16 @@ def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
     assert "study 'summ': 4 trials (4 complete), best acc=" in capsys.readouterr().out
 
 
+def test_summary_line_names_the_first_failure(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    cell = "x = hp.uniform(0, 1)\nif x > 0.5:\n    raise ValueError(f'x={x:.2f} is too big')\nacc = x\nacc\n"
+    study = tune(ip, "--algo random --seed 1 --trials 6 --name half --maximize acc", cell)
+    failed = [t for t in study.trials if t.state is hw.TrialState.FAIL]
+    assert 0 < len(failed) < 6
+    out = capsys.readouterr().out
+    assert f"{6 - len(failed)} complete), best acc=" in out
+    assert f"; {len(failed)} failed, the first (trial {failed[0].number}) with ValueError: x=" in out
+
+
 @pytest.mark.parametrize(("line", "cell", "message"), [
     ("", "x = 1\nlr = hp.lognormal(1e-4, 1e-1)\nlr", r"^line 3: hp\.lognormal\(1e-4, 1e-1\): unknown distribution"),
     ("", "lr = hp.uniform(5, 1)\nlr", r"^line 2: hp\.uniform\(5, 1\): `low < high` must hold, but got low=5, high=1"),
