@@ -64,9 +64,11 @@ class StudyResults:
 
     @property
     def best_trial(self) -> FrozenTrial:
-        complete = [t for t in self.trials if t.state is TrialState.COMPLETE and t.value is not None]
+        trials = self.trials
+        complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
         if not complete:
-            raise ValueError(f"study {self.name!r} has no complete trial yet")
+            failures = first_failure(trials)
+            raise ValueError(f"study {self.name!r} has no complete trial yet" + (f" ({failures})" if failures else ""))
         pick = max if self.maximize else min
         return pick(complete, key=lambda t: t.value)
 

@@ -64,6 +64,17 @@ def test_a_raising_objective_fails_its_trial_keeps_the_traceback_and_the_search_
     assert all(t.value is None for t in failed) and study.best_value <= 0
 
 
+def test_with_every_trial_failed_asking_for_the_best_names_the_first_failure():
+    def objective(params):
+        raise FloatingPointError(f"loss is nan at x={params['x']:.1f}")
+
+    study = quiet_tune(objective, trials=3, name="nan", storage=None)
+    with pytest.raises(ValueError) as refused:
+        _ = study.best_params
+    assert str(refused.value).startswith("study 'nan' has no complete trial yet (3 failed, the first (trial 0) "
+                                         "with FloatingPointError: loss is nan at x=")
+
+
 def test_max_failures_stops_the_search():
     study = quiet_tune(lambda p: 1 / 0, trials=50, max_failures=4)
     assert len(study.trials) == 4 and study.finish_reason == "max_failures"
