@@ -1,4 +1,4 @@
-"""A tqdm progress bar fed by study events: trials done/total, ETA, best value."""
+"""A tqdm progress bar fed by study events: trials done/total, ETA, best value, failures."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class ProgressBar:
         done = len(study.trials)
         self._bar = tqdm(total=study.n_target, initial=done, desc=study.name, unit="trial", leave=True)
         self._best: float | None = None
+        self._failed = sum(t.state is TrialState.FAIL for t in study.trials)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TrialFinished):
@@ -36,6 +37,9 @@ class ProgressBar:
                                             else trial.value < self._best)
             if better:
                 self._best = trial.value
-        if self._best is not None:
-            self._bar.set_postfix(best=f"{self._best:.6g}", refresh=False)
+        self._failed += trial.state is TrialState.FAIL
+        postfix = {} if self._best is None else {"best": f"{self._best:.6g}"}
+        if self._failed:  # else a study whose trials all fail would look merely slow to improve
+            postfix["failed"] = str(self._failed)
+        self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)

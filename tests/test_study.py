@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import threading
@@ -214,7 +215,10 @@ def test_set_space_moves_the_next_suggestions_and_keeps_the_history():
 def test_progress_bar_shows_best_and_import_prints_nothing(capsys):
     hw.tune(lambda p: p["x"], SPACE, algo="random", trials=5, seed=0, storage=None)
     err = capsys.readouterr().err
-    assert "5/5" in err and "best=" in err
+    assert "5/5" in err and "best=" in err and "failed=" not in err
+    hw.tune(lambda p: p["x"] if p["x"] < 0 else 1 / 0, SPACE, algo="random", trials=6, seed=0, storage=None)
+    last = capsys.readouterr().err.split("\r")[-1]
+    assert "6/6" in last and "best=" in last and re.search(r"failed=[1-5]\b", last)
     out = subprocess.run([sys.executable, "-c", "import hpwidgets"], capture_output=True, text=True, check=True)
     assert out.stdout == "" and out.stderr == ""
 
