@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import numbers
 import os
 import threading
 import time
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from .store import Store
 
 Objective = Callable[..., Any]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _default_name() -> str:
@@ -61,7 +66,12 @@ class Study(StudyResults):
                  max_failures: int | None = None, pruner: str | Pruner | None = None) -> None:
         self.name = name or _default_name()
         self.maximize, self.target = resolve_direction(maximize, minimize)
-        self.seed, self.max_failures = seed, max_failures
+        if seed is not None and not _is_int(seed):  # random.Random would take "x" or 1.5 and hide the typo
+            raise ValueError(f"`seed` must be an int or None, but got seed={seed!r}")
+        if max_failures is not None and not (_is_int(max_failures) and max_failures >= 1):
+            raise ValueError(f"`max_failures >= 1` must hold (or None), but got max_failures={max_failures!r}")
+        self.seed = None if seed is None else int(seed)  # numpy ints too: random.Random and SQLite refuse them
+        self.max_failures = max_failures
         self.algorithm = make_algorithm(algo)
         self.pruner = make_pruner(pruner, self.algorithm.name)  # checked before the store is touched
         self.store = _open_store(storage)  # fails here, before any trial, if unwritable

@@ -65,6 +65,14 @@ def test_a_raising_objective_fails_its_trial_keeps_the_traceback_and_the_search_
     assert all(t.value is None for t in failed) and study.best_value <= 0
 
 
+def test_a_numpy_int_seed_works_like_the_same_int(tmp_path):
+    import numpy as np
+    runs = [quiet_tune(lambda p: p["x"], trials=4, seed=seed, name=f"s{i}", storage=tmp_path / "s.db")
+            for i, seed in enumerate([np.int64(3), 3])]
+    assert len(runs[0].trials) == 4 and runs[0].seed == 3 and type(runs[0].seed) is int
+    assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
+
+
 def test_with_every_trial_failed_asking_for_the_best_names_the_first_failure():
     def objective(params):
         raise FloatingPointError(f"loss is nan at x={params['x']:.1f}")
@@ -193,6 +201,9 @@ def test_keyboard_interrupt_fails_the_running_trial_stops_the_study_and_propagat
     ({"parallel": 0}, "`parallel >= 1` must hold, but got parallel=0"),
     ({"timeout": 0}, "`timeout > 0` must hold, but got timeout=0"),
     ({"algo": "annealing"}, "unknown algorithm 'annealing'"),
+    ({"seed": "42"}, "`seed` must be an int or None, but got seed='42'"),
+    ({"seed": 1.5}, "`seed` must be an int or None, but got seed=1.5"),
+    ({"max_failures": 0}, "`max_failures >= 1` must hold (or None), but got max_failures=0"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(kwargs, message):
     calls = []
