@@ -26,7 +26,7 @@ from skopt import Optimizer
 from skopt.learning import GaussianProcessRegressor
 from skopt.learning.gaussian_process.kernels import Sum, WhiteKernel
 from skopt.space import Categorical, Integer, Real
-from skopt.utils import cook_estimator
+from skopt.utils import cook_estimator, has_gradients
 from threadpoolctl import ThreadpoolController
 
 from ..space import Choice, Dimension, Int, SearchSpace
@@ -165,8 +165,10 @@ class GP(Algorithm):
         if kernel is not None:
             settings["kernel"] = kernel
         estimator = _FastGPR(**settings)
+        # An all-choice space gets skopt's Hamming kernel, which has no gradients for L-BFGS.
+        acq_optimizer = self.acq_optimizer if has_gradients(estimator) else "sampling"
         opt = Optimizer(dims, base_estimator=estimator, n_initial_points=self.n_initial_points,
-                        acq_func=self.acq_func, acq_optimizer=self.acq_optimizer, random_state=seed,
+                        acq_func=self.acq_func, acq_optimizer=acq_optimizer, random_state=seed,
                         model_queue_size=1, acq_optimizer_kwargs={"n_points": self.n_points,
                                                                   "n_restarts_optimizer": self.lbfgs_starts})
         if xs:

@@ -183,6 +183,24 @@ def test_a_narrowed_space_is_respected(name):
         algorithm.tell(complete(99, params, narrowed))
 
 
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_a_space_of_choices_alone_is_searched(name):
+    """No continuous dimension at all: skopt's GP then fits a Hamming kernel, which has no
+    gradients for L-BFGS (gp-skopt refused every ask here until it fell back to sampling)."""
+    space = hw.SearchSpace({"act": hw.choice("relu", "tanh", None), "width": hw.choice(64, 128),
+                            "epochs": hw.budget(1, 9)})
+    algorithm = new(name, space=space)
+    seen = set()
+    for number in range(14):
+        params = algorithm.ask()
+        assert_inside(space, params)
+        seen.add((params["act"], params["width"]))
+        full = space.with_budget_at_max(params)
+        loss = full["width"] / 64 + (0.0 if full["act"] == "tanh" else 1.0)
+        algorithm.tell(FrozenTrial(number, TrialState.COMPLETE, full, value=loss))
+    assert len(seen) >= 3, seen
+
+
 # The checks above that also take an Algorithm object (make_algorithm passes one through and
 # each check's setup() resets it): algorithm tests run them on non-default options.
 OBJECT_CHECKS = [
@@ -193,4 +211,5 @@ OBJECT_CHECKS = [
     test_several_asks_before_tells_stay_valid,
     test_a_narrowed_space_is_respected,
     test_a_withdrawn_ask_is_forgotten,
+    test_a_space_of_choices_alone_is_searched,
 ]
