@@ -26,6 +26,7 @@ from typing import Any
 from . import ALGORITHMS, PRUNERS, __version__
 from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
 from .results import first_failure
+from .store import StorageError
 
 
 class CommandError(Exception):
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-    except (CommandError, ImportError) as error:  # ImportError: an optional package, named with its install hint
+    except (CommandError, StorageError, ImportError) as error:  # ImportError: an optional package, with its hint
         print(f"hptune {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

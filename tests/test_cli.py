@@ -63,6 +63,16 @@ def test_list_without_a_storage_file_says_so(tmp_path: Path, capsys: pytest.Capt
     assert "no storage file" in capsys.readouterr().err
 
 
+def test_list_of_a_file_that_is_not_a_store_is_one_line_and_leaves_it_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "notes.db"
+    junk.write_bytes(b"not a database, just some bytes" * 100)
+    assert cli.main(["list", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hptune list: {junk} is not a readable SQLite database") and err.count("\n") == 1
+    assert junk.read_bytes() == b"not a database, just some bytes" * 100
+
+
 def test_report_writes_the_named_study(stored: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "stored.html"
     assert cli.main(["report", "stored", "--storage", str(stored), "-o", str(out)]) == 0
