@@ -55,6 +55,8 @@ def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
     """Open a stored study by name, with its stored space, direction and algorithm; ``pruner``
     (not stored: a choice per run) judges new trials against the stored trials' reports."""
     from .store import Store
+    if not isinstance(storage, Store) and not os.path.exists(storage):  # a typo must not leave an empty file
+        raise ValueError(f"no storage file {os.fspath(storage)!r}; load_study opens a store that exists")
     store = storage if isinstance(storage, Store) else Store(storage)
     record = store.get_study(name)
     if record is None:

@@ -76,3 +76,11 @@ def test_a_killed_study_resumes_with_the_exact_finished_count(tmp_path, algo):
     assert not finished_before & set(ran_after)
     assert len(ran_after) == 40 - on_disk - len(interrupted)
     assert finished_count(db) == 40
+
+
+def test_load_study_from_a_missing_file_says_so_and_creates_nothing(tmp_path):
+    missing = tmp_path / "typo.db"
+    with pytest.raises(ValueError, match=f"no storage file '{missing}'; load_study opens a store that exists"):
+        hw.load_study("anything", missing)
+    assert not missing.exists()
+
