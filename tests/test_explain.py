@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -285,6 +287,16 @@ def test_static_explainer_has_text_and_a_plotly_bundle() -> None:
     bundle = live._repr_mimebundle_()
     assert bundle["text/plain"].startswith("Hyperband explainer: 6 ep spent on 3 configs")
     assert bundle[explain.live.PLOTLY_MIME]["data"][0]["type"] == "heatmap"
+
+
+def test_show_in_a_plain_script_prints_the_summary_line_not_the_plotly_bundle() -> None:
+    script = ("import hpwidgets as hw\n"
+              "s = hw.tune(lambda p: p['x'] ** 2, {'x': hw.uniform(-2, 2)}, algo='gp', trials=6, seed=0,\n"
+              "            storage=None, progress=False)\n"
+              "hw.explain.show(s)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("GP explainer (6 trials") and done.stdout.count("\n") == 1, done.stdout[:300]
 
 
 # --- the race -------------------------------------------------------------------------------------

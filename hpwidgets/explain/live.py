@@ -3,7 +3,8 @@
 In a notebook kernel with anywidget it is a small widget (plotly.js from the plotly package, the
 same page-wide copy the dashboard's live chart loads; no CDN) whose ``figures`` trait is replaced
 per update. Its size is bounded by the grids, not the history, so bytes per update stay flat.
-Elsewhere it is a display handle updated in place holding the plotly figures and a text summary.
+Elsewhere it is a display handle updated in place holding the plotly figures and a text summary;
+in a plain Python script, where nothing can be updated in place, ``show()`` prints that summary.
 
 Updates run on the study's worker thread, at most one per ``every_s`` seconds, and always once
 at the end of a search, so a finished study's explainer shows every trial.
@@ -105,11 +106,14 @@ def _widget_class() -> Any:
 _WIDGET: Any = None
 
 
-def _in_kernel() -> bool:
+def _shell() -> Any:
     import sys
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def _in_kernel() -> bool:
+    return getattr(_shell(), "kernel", None) is not None
 
 
 class LiveFigures:
@@ -148,7 +152,12 @@ class LiveFigures:
                 self._handle.update(self._bundle(), raw=True)
 
     def show(self) -> None:
-        """Display in the current output; later trials update it in place."""
+        """Display in the current output; later trials update it in place. Outside IPython (a
+        plain script) it prints the text summary once: IPython's display would print the raw
+        bundle there, plotly JSON and all."""
+        if self.widget is None and _shell() is None:
+            print(self.text())
+            return
         from IPython.display import display
         if self.widget is not None:
             display(self.widget)
