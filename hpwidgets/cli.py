@@ -19,7 +19,8 @@ import os
 import runpy
 import shutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning(args.command)  # not Python's file:line plus source
     try:
         status = args.func(args)
     except (CommandError, StorageError, ImportError) as error:  # ImportError: an optional package, with its hint
@@ -223,7 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hptune {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown
     return status or 0
+
+
+def _one_line_warning(command: str) -> Callable[..., str]:
+    def one_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+        return f"hptune {command}: {category.__name__}: {message}\n"
+    return one_line
 
 
 if __name__ == "__main__":

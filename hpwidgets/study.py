@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from .algorithms import Algorithm, make_algorithm
-from .algorithms.pruners import Pruner, make_pruner
+from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
 from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
@@ -254,6 +254,7 @@ class Study(StudyResults):
         detach = self._attach_progress(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = self.checkpoints.wrap(_execute.bind(objective), self.space.budget_name)
+        warn_if_unheard(self.pruner, _execute.may_report(call))
         if background:
             self._done.clear()
             self._thread = threading.Thread(target=self._drive_safely, args=(call, runner, deadline, detach),

@@ -164,6 +164,19 @@ def test_run_names_the_first_failure_and_exits_1_when_every_trial_failed(
     assert re.fullmatch(r"hptune run: [1-5] failed, the first \(trial \d\) with KeyError: 'lr'\n", captured.err)
 
 
+def test_run_shows_a_warning_as_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "task.py"
+    script.write_text("import hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def objective(params):\n    return params['x']\n")
+    command = [*hptune_command(), "run", f"{script}:objective", "--prune", "asha", "--trials", "3",
+               "--storage", "none", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("best value ")
+    assert done.stderr == ("hptune run: UserWarning: pruner 'asha' stops trials from what they report, but the "
+                           "objective takes no `trial` argument to call trial.report with, so every trial runs "
+                           "to its end\n")
+
+
 PID_TASK = ("import os\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(-2, 2)}\n"
             "def objective(params):\n    return {'loss': (params['x'] - 1) ** 2, 'pid': os.getpid()}\n")
 

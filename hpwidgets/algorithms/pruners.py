@@ -209,6 +209,15 @@ def pruner_name(pruner: Pruner | None) -> str:
     return pruner.name if pruner is not None else "none"
 
 
+def warn_if_unheard(pruner: Pruner | None, can_report: bool) -> None:
+    """A pruner judges reports alone: beside an ``objective(params)``, which has no ``trial`` to
+    report with, it can stop nothing. Say so once per run rather than prune silently never."""
+    if pruner is not None and not can_report:
+        warnings.warn(f"pruner {pruner.name!r} stops trials from what they report, but the objective takes "
+                      f"no `trial` argument to call trial.report with, so every trial runs to its end",
+                      stacklevel=3)
+
+
 def make_pruner(pruner: str | Pruner | None, algorithm_name: str) -> Pruner | None:
     """A pruner from a name (``"asha"``, ``"median"``, ``"none"``) or the object; refused beside Hyperband."""
     if pruner is None or pruner == "none":

@@ -109,6 +109,20 @@ def test_reports_without_the_target_are_named_once_not_ignored_silently() -> Non
     assert len([w for w in caught if "pruner" in str(w.message)]) == 1
 
 
+def test_an_objective_that_cannot_report_is_named_once_per_run() -> None:
+    with pytest.warns(UserWarning, match="pruner 'median' stops trials from what they report, but the objective "
+                                         "takes no `trial` argument") as caught:
+        hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=4, seed=0, storage=None,
+                progress=False, pruner="median")
+    assert len([w for w in caught if "pruner" in str(w.message)]) == 1
+
+
+def test_an_objective_that_can_report_gets_no_such_warning(recwarn: pytest.WarningsRecorder) -> None:
+    hw.tune(lambda p, trial: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=4, seed=0, storage=None,
+            progress=False, pruner="median")
+    assert not [w for w in recwarn if "pruner" in str(w.message)]
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"eta": 1}, r"`eta >= 2` must hold \(an int\), but got eta=1"),
     ({"min_step": 0}, "but got min_step=0"),
