@@ -184,6 +184,7 @@ def test_a_narrowed_space_is_respected(name):
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
+@pytest.mark.filterwarnings("ignore:The objective has been evaluated at point:UserWarning")  # skopt: 6 points
 def test_a_space_of_choices_alone_is_searched(name):
     """No continuous dimension at all: skopt's GP then fits a Hamming kernel, which has no
     gradients for L-BFGS (gp-skopt refused every ask here until it fell back to sampling)."""

@@ -187,7 +187,7 @@ def test_a_study_tells_its_algorithm_whether_a_pruner_runs() -> None:
     import hpwidgets as hw
     for pruner, expected in ((None, False), ("asha", True), ("median", True)):
         study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="tpe", pruner=pruner)
-        study.optimize(lambda p: p["x"], trials=1, progress=False)
+        study.optimize(lambda p, trial: p["x"], trials=1, progress=False)  # one that can report
         assert study.algorithm.pruning is expected
 
 
