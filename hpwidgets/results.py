@@ -25,8 +25,9 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def first_failure(trials: Sequence[FrozenTrial]) -> str | None:
-    """"3 failed, the first (trial 0) with ZeroDivisionError: division by zero", or None when none
-    failed: a terminal summary must say why, or a study whose every trial failed says nothing."""
+    """The failed trials in one clause, e.g. ``3 failed, the first (trial 0) with ZeroDivisionError:
+    division by zero``; None when none failed. Terminal summaries add it: without it a study whose
+    every trial failed says only that nothing completed."""
     failed = sorted((t for t in trials if t.state is TrialState.FAIL), key=lambda t: t.number)
     if not failed:
         return None
