@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from . import ALGORITHMS, PRUNERS, __version__
-from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
+from .options import (
+    EXECUTOR_HELP,
+    GPUS_HELP,
+    MAX_FAILURES_HELP,
+    PER_GPU_HELP,
+    placement,
+    placement_problem,
+    positive,
+)
 from .results import first_failure
 from .store import StorageError
 
@@ -145,7 +153,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         study = tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
                      name=args.name, storage=None if args.storage == "none" else args.storage,
                      parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress,
-                     pruner=args.prune, **direction, **placement(args.gpus, args.per_gpu, args.executor))
+                     max_failures=args.max_failures, pruner=args.prune, **direction,
+                     **placement(args.gpus, args.per_gpu, args.executor))
     except ValueError as error:
         raise CommandError(str(error)) from None
     try:
@@ -156,7 +165,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         completed = False
     failures = first_failure(study.trials)
     if failures:
-        print(f"hptune run: {failures}", file=sys.stderr)
+        cap = f"; stopped at --max-failures {study.max_failures}" if study.finish_reason == "max_failures" else ""
+        print(f"hptune run: {failures}{cap}", file=sys.stderr)
     if args.output:
         print(write_report(study, args.output))
     return 0 if completed or not failures else 1  # every trial failed: the script's caller should know
@@ -177,6 +187,7 @@ def _run_parser(sub: Any) -> None:
     run.add_argument("--storage", default="hptune.db", help="SQLite file, or none")
     run.add_argument("--parallel", type=positive(int), default=1, help="trials at once")
     run.add_argument("--timeout", type=positive(float), help="stop starting trials after this many seconds")
+    run.add_argument("--max-failures", type=positive(int), help=MAX_FAILURES_HELP)
     run.add_argument("--gpus", default="auto", help=GPUS_HELP)
     run.add_argument("--per-gpu", default="1", help=PER_GPU_HELP)
     run.add_argument("--executor", default="thread", help=EXECUTOR_HELP)

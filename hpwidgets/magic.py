@@ -36,7 +36,15 @@ from .magic_commands import (
     unquote,
     write_report,
 )
-from .options import EXECUTOR_HELP, GPUS_HELP, PER_GPU_HELP, placement, placement_problem, positive
+from .options import (
+    EXECUTOR_HELP,
+    GPUS_HELP,
+    MAX_FAILURES_HELP,
+    PER_GPU_HELP,
+    placement,
+    placement_problem,
+    positive,
+)
 from .parse import LAST, CellError, ParsedCell, parse
 from .results import first_failure
 from .study import Study
@@ -92,6 +100,8 @@ def _summary(study: Study) -> str:
     if best is not None:
         text += f", best {study.target or 'value'}={best.value:.6g} with {dict(best.params)}"
     failures = first_failure(trials)
+    if failures and study.finish_reason == "max_failures":
+        failures += f"; stopped at --max-failures {study.max_failures}"
     return text if failures is None else f"{text}; {failures}"
 
 
@@ -159,7 +169,7 @@ def _direction(args: argparse.Namespace, parsed: ParsedCell, line: str) -> tuple
 def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[str, Any]) -> Study:
     try:
         return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=storage_path(args.storage),
-                     pruner=args.prune, **direction)
+                     pruner=args.prune, max_failures=args.max_failures, **direction)
     except ImportError as error:
         raise UsageError(f"--algo {args.algo} needs the package {error.name!r}: pip install {error.name}") from None
     except ValueError as error:  # StorageError included: unwritable file, a conflicting stored study
@@ -179,6 +189,7 @@ class HPTuneMagics(Magics):
     @argument("--seed", type=int, help="random seed, for reproducible suggestions")
     @argument("--parallel", type=positive(int), default=1, help="trials at once, on threads")
     @argument("--timeout", type=positive(float), help="stop starting trials after this many seconds")
+    @argument("--max-failures", type=positive(int), help=MAX_FAILURES_HELP)
     @argument("--wait", action="store_true", help="block until the search ends")
     @argument("--edit", action="store_true", help="show the sliders and wait for Start")
     @argument("-o", dest="output", metavar="VAR", help="store the Study in variable VAR")

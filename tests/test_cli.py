@@ -162,6 +162,12 @@ def test_run_names_the_first_failure_and_exits_1_when_every_trial_failed(
     captured = capsys.readouterr()
     assert captured.out.startswith("best value ")
     assert re.fullmatch(r"hptune run: [1-5] failed, the first \(trial \d\) with KeyError: 'lr'\n", captured.err)
+    db = tmp_path / "s.db"
+    assert cli.main(["run", f"{script}:always", *common[:-3], "--storage", str(db), "--name", "cap",
+                     "--max-failures", "2", "--no-progress"]) == 1
+    assert capsys.readouterr().err == ("hptune run: 2 failed, the first (trial 0) with RuntimeError: no GPU memory "
+                                       "left; stopped at --max-failures 2\n")
+    assert len(hw.load_study("cap", db).trials) == 2
 
 
 def test_run_shows_a_warning_as_one_line(tmp_path: Path) -> None:
@@ -196,7 +202,7 @@ def test_run_refuses_a_bad_placement_in_one_line_before_anything_runs(
 
 
 @pytest.mark.parametrize(("option", "value", "kind"), [("--trials", "0", "int"), ("--parallel", "-2", "int"),
-                                                       ("--timeout", "nan", "float")])
+                                                       ("--timeout", "nan", "float"), ("--max-failures", "0", "int")])
 def test_run_refuses_counts_and_times_that_are_not_positive(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, kind: str) -> None:
     with pytest.raises(SystemExit) as stop:

@@ -193,6 +193,10 @@ def test_summary_line_names_the_first_failure(ip: InteractiveShell, capsys: pyte
     out = capsys.readouterr().out
     assert f"{6 - len(failed)} complete), best acc=" in out
     assert f"; {len(failed)} failed, the first (trial {failed[0].number}) with ValueError: x=" in out
+    capped = tune(ip, "--algo random --seed 1 --trials 20 --name capped --max-failures 2 --maximize acc", cell)
+    assert sum(t.state is hw.TrialState.FAIL for t in capped.trials) == 2 and len(capped.trials) < 20
+    assert "2 failed, the first (trial " in (out := capsys.readouterr().out)
+    assert out.rstrip().endswith("; stopped at --max-failures 2")
 
 
 @pytest.mark.parametrize(("line", "cell", "message"), [
