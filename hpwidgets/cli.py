@@ -34,7 +34,7 @@ from .options import (
     placement_problem,
     positive,
 )
-from .results import first_failure
+from .results import failure_summary
 from .store import StorageError
 
 
@@ -163,10 +163,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"no trial completed ({len(study.trials)} ran)")
         completed = False
-    failures = first_failure(study.trials)
+    failures = failure_summary(study)
     if failures:
-        cap = f"; stopped at --max-failures {study.max_failures}" if study.finish_reason == "max_failures" else ""
-        print(f"hptune run: {failures}{cap}", file=sys.stderr)
+        print(f"hptune run: {failures}", file=sys.stderr)
     if args.output:
         print(write_report(study, args.output))
     return 0 if completed or not failures else 1  # every trial failed: the script's caller should know

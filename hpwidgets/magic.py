@@ -46,7 +46,7 @@ from .options import (
     positive,
 )
 from .parse import LAST, CellError, ParsedCell, parse
-from .results import first_failure
+from .results import failure_summary
 from .study import Study
 from .trial import TrialState
 
@@ -99,9 +99,7 @@ def _summary(study: Study) -> str:
     text = f"study {study.name!r}: {len(trials)} trials ({complete} complete{stopped})"
     if best is not None:
         text += f", best {study.target or 'value'}={best.value:.6g} with {dict(best.params)}"
-    failures = first_failure(trials)
-    if failures and study.finish_reason == "max_failures":
-        failures += f"; stopped at --max-failures {study.max_failures}"
+    failures = failure_summary(study)
     return text if failures is None else f"{text}; {failures}"
 
 

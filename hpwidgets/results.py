@@ -13,6 +13,8 @@ from .trial import FrozenTrial, TrialState
 if TYPE_CHECKING:
     import pandas
 
+    from .study import Study
+
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """One flat row: Optuna-style ``params_<name>`` and ``metric_<name>`` columns."""
@@ -34,6 +36,15 @@ def first_failure(trials: Sequence[FrozenTrial]) -> str | None:
     first = failed[0]
     reason = first.error.strip().splitlines()[0] if first.error and first.error.strip() else "no error recorded"
     return f"{len(failed)} failed, the first (trial {first.number}) with {reason}"
+
+
+def failure_summary(study: Study) -> str | None:
+    """``first_failure``'s clause, and whether ``max_failures`` (``--max-failures``) ended the study:
+    the failure line that the magic's summary and ``hptune run`` both print."""
+    clause = first_failure(study.trials)
+    if clause and study.finish_reason == "max_failures":
+        clause += f"; stopped at --max-failures {study.max_failures}"
+    return clause
 
 
 def trials_dataframe(trials: Sequence[FrozenTrial]) -> pandas.DataFrame:
