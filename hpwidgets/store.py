@@ -221,7 +221,7 @@ class Store:
     # --- studies ---------------------------------------------------------------------------------
     def open_study(self, name: str, *, direction: str, space: SearchSpace | Mapping[str, Dimension],
                    target: str | None = None, algo: str = "tpe") -> StudyRecord:
-        """Create the study, or return the stored one (its stored space wins; see update_space)."""
+        """Create the study, or return the stored one (its stored space and algo win; see update_study)."""
         _check_study_args(name, direction, target, algo)
         space = SearchSpace.coerce(space)
         with self._transaction(f"open study {name!r}", write=True) as conn:
@@ -251,11 +251,22 @@ class Store:
                              best_max if direction == "maximize" else best_min, created_at)
                 for name, direction, target, algo, created_at, n_trials, n_complete, best_min, best_max in rows]
 
-    def update_space(self, study_id: int, space: SearchSpace | Mapping[str, Dimension]) -> None:
-        space_json = SearchSpace.coerce(space).to_json()
-        with self._transaction("update the search space", write=True) as conn:
+    def update_study(self, study_id: int, *, space: SearchSpace | Mapping[str, Dimension] | None = None,
+                     algo: str | None = None) -> None:
+        """Record what the study runs now: its edited or changed space, its swapped algorithm."""
+        changes: dict[str, str] = {}
+        if space is not None:
+            changes["space_json"] = SearchSpace.coerce(space).to_json()
+        if algo is not None:
+            if not isinstance(algo, str):
+                raise TypeError(f"algo must be a string, but got algo={algo!r}")
+            changes["algo"] = algo
+        if not changes:
+            return
+        assignments = ", ".join(f"{column} = ?" for column in changes)  # column names are ours, not input
+        with self._transaction("update the study", write=True) as conn:
             self._require_study(conn, study_id)
-            conn.execute("UPDATE studies SET space_json = ? WHERE id = ?", (space_json, study_id))
+            conn.execute(f"UPDATE studies SET {assignments} WHERE id = ?", (*changes.values(), study_id))
 
     def delete_study(self, name: str) -> bool:
         """Delete a study and all its trials; False when there was no such study."""

@@ -100,17 +100,19 @@ class Study(StudyResults):
         if space is None and record is None:
             raise ValueError(f"study {self.name!r} is not in the storage, so a search space is needed")
         space = SearchSpace.coerce(space) if space is not None else record.space
+        # Checked before the store is written: a refused pair (hyperband without a budget) must not
+        # leave a study record, or a changed space, that no later load could open.
+        self.algorithm.setup(space, seed=self.seed, maximize=self.maximize, target=self.target)
+        if self.pruner is not None:
+            self.pruner.setup(space, maximize=self.maximize, target=self.target)
         if self.store is not None:
             direction = "maximize" if self.maximize else "minimize"
             record = self.store.open_study(self.name, direction=direction, target=self.target, space=space,
                                            algo=self.algorithm.name)
             self._record = record
-            if record.space != space:
-                self.store.update_space(record.id, space)
+            if (record.space, record.algo) != (space, self.algorithm.name):  # a changed cell, another --algo
+                self.store.update_study(record.id, space=space, algo=self.algorithm.name)
             self.store.mark_interrupted(record.id)
-        self.algorithm.setup(space, seed=self.seed, maximize=self.maximize, target=self.target)
-        if self.pruner is not None:
-            self.pruner.setup(space, maximize=self.maximize, target=self.target)
         for trial in self.store.load_trials(self._record.id) if self.store else []:
             if trial.state.finished:
                 self._finished[trial.number] = trial
@@ -162,7 +164,7 @@ class Study(StudyResults):
             if self.pruner is not None:
                 self.pruner.set_space(space)
         if self.store is not None:
-            self.store.update_space(self._record.id, space)
+            self.store.update_study(self._record.id, space=space)
 
     def set_algorithm(self, algo: str | Algorithm) -> None:
         """Swap the algorithm between runs (the panel's dropdown); it is told the whole history."""
@@ -174,6 +176,8 @@ class Study(StudyResults):
             for trial in self.trials:
                 algorithm.tell(trial)
             self.algorithm = algorithm
+        if self.store is not None:  # so that a later resume or load_study continues with it
+            self.store.update_study(self._record.id, algo=algorithm.name)
 
     def set_pruner(self, pruner: str | Pruner | None) -> None:
         """Swap the pruner between runs (the panel's dropdown; None or "none" for no pruning).

@@ -157,9 +157,14 @@ def test_open_study_returns_the_stored_study_and_refuses_a_changed_direction(sto
     record = store.open_study("s", direction="maximize", target="acc", space=SPACE, algo="tpe")
     other_space = SPACE.replace(layers=integer(1, 8))
     again = store.open_study("s", direction="maximize", target="acc", space=other_space, algo="random")
-    assert again == record and again.space == SPACE  # only update_space changes the space
-    store.update_space(record.id, other_space)
-    assert store.get_study("s").space == other_space and store.get_study("nope") is None
+    assert again == record and again.space == SPACE and again.algo == "tpe"  # only update_study changes them
+    store.update_study(record.id, space=other_space)
+    assert store.get_study("s").space == other_space and store.get_study("s").algo == "tpe"
+    store.update_study(record.id, algo="random")
+    assert store.get_study("s").space == other_space and store.get_study("s").algo == "random"
+    assert store.get_study("nope") is None
+    with pytest.raises(TypeError, match="algo=3"):
+        store.update_study(record.id, algo=3)
     with pytest.raises(StorageError, match=r"direction='maximize'.*direction='minimize'"):
         store.open_study("s", direction="minimize", target="acc", space=SPACE)
     with pytest.raises(ValueError, match=r"target='acc'.*target='loss'"):

@@ -11,6 +11,7 @@ import pytest
 
 import hpwidgets as hw
 from hpwidgets.events import StudyFinished, TrialFinished, TrialReported, TrialStarted
+from hpwidgets.store import Store
 from hpwidgets.trial import Report, TrialState
 
 SPACE = {"x": hw.uniform(-2, 2), "n": hw.int(1, 5)}
@@ -277,3 +278,24 @@ def test_a_finished_trial_knows_its_curve_and_the_budget_it_used():
     assert pruned.evolve(state=TrialState.COMPLETE).budget_used("epochs") == 9
     assert pruned.budget_used(None) is None and pruned.budget_used("x") == 0.5
     assert pruned.evolve(params={"epochs": "9"}).budget_used("epochs") is None
+
+
+def test_a_refused_algorithm_and_space_pair_leaves_the_store_as_it_was(tmp_path):
+    db, budgeted = tmp_path / "s.db", {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+    with pytest.raises(ValueError, match="hyperband needs a budget dimension"):
+        hw.Study("new", SPACE, algo="hyperband", storage=db)
+    assert Store(db).get_study("new") is None  # else load_study("new") would fail on it forever
+    hw.Study("kept", budgeted, algo="hyperband", storage=db)
+    with pytest.raises(ValueError, match="hyperband needs a budget dimension"):
+        hw.Study("kept", SPACE, algo="hyperband", storage=db)  # the cell lost its budget line
+    assert hw.load_study("kept", db).space == hw.SearchSpace(budgeted)
+
+
+def test_a_study_resumed_with_another_algorithm_is_loaded_with_it_next_time(tmp_path):
+    db = tmp_path / "s.db"
+    quiet_tune(lambda p: p["x"], trials=3, algo="random", name="s", storage=db)
+    quiet_tune(lambda p: p["x"], trials=6, algo="tpe", name="s", storage=db)
+    assert hw.load_study("s", db).algorithm.name == "tpe"  # not the algorithm it was created with
+    study = hw.load_study("s", db)
+    study.set_algorithm("gp")  # the panel's dropdown
+    assert hw.load_study("s", db).algorithm.name == "gp"
