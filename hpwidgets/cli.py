@@ -34,6 +34,7 @@ from .options import (
     placement_problem,
     positive,
 )
+from .report import ReportError
 from .results import failure_summary
 from .store import StorageError
 
@@ -230,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning(args.command)  # not Python's file:line plus source
     try:
         status = args.func(args)
-    except (CommandError, StorageError, ImportError) as error:  # ImportError: an optional package, with its hint
+    except (CommandError, StorageError, ReportError, ImportError) as error:  # ImportError: a package's hint
         print(f"hptune {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

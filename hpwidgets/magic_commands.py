@@ -61,8 +61,11 @@ def stored_study(name: str, storage: str | None) -> Study:
 
 
 def write_report(study: Study, path: str) -> None:
-    study.report(path)
-    print(f"wrote {path}")
+    from .report import ReportError
+    try:
+        print(f"wrote {study.report(path)}")
+    except ReportError as error:
+        raise UsageError(str(error)) from None
 
 
 def clean(study: Study, keep_best: bool) -> None:

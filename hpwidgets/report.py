@@ -13,6 +13,7 @@ strings plotly draws are HTML-escaped too, because plotly renders a little HTML 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import html
 import json
@@ -166,8 +167,13 @@ def render_report(study: Study, title: str | None = None) -> str:
             f"<script>{plotly_js()}</script><script>{_DRAW}</script></body></html>\n")
 
 
+class ReportError(OSError):
+    """The report could not be written where asked (the message names the path and the reason)."""
+
+
 def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:
-    """Write the study's self-contained HTML report to ``path`` and return the absolute path.
+    """Write the study's self-contained HTML report to ``path`` (a folder: ``NAME.html`` in it)
+    and return the absolute path; ``ReportError`` names the path when it cannot be written.
 
     >>> import hpwidgets as hw, tempfile, os
     >>> study = hw.tune(lambda p: p["x"] ** 2, {"x": hw.uniform(-1, 1)}, algo="random", trials=3,
@@ -177,9 +183,16 @@ def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, 
     1
     """
     target = Path(path).expanduser().resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():  # as `cp` does with a folder: the study's name, safe as a file name, inside it
+        target = target / (study.name.replace("/", "_").replace(os.sep, "_") + ".html")
     text = render_report(study, title)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)  # a reader never sees half a report
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)  # a reader never sees half a report
+    except OSError as error:
+        with contextlib.suppress(OSError):  # no half file left behind, if there is one
+            tmp.unlink()
+        raise ReportError(f"cannot write the report to {target}: {error.strerror or error}") from None
     return target

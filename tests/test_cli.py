@@ -79,6 +79,15 @@ def test_report_writes_the_named_study(stored: Path, tmp_path: Path, capsys: pyt
     assert capsys.readouterr().out.strip() == str(out) and "stored" in out.read_text(encoding="utf-8")
 
 
+def test_a_report_that_cannot_be_written_is_one_line(stored: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "r.html"
+    assert cli.main(["report", "stored", "--storage", str(stored), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hptune report: cannot write the report to {out}: ") and err.count("\n") == 1
+
+
 def test_report_of_an_unknown_study_is_one_line(stored: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["report", "nope", "--storage", str(stored)]) == 2
     err = capsys.readouterr().err

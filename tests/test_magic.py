@@ -328,7 +328,11 @@ def test_show_unknown_study_is_a_usage_error(ip: InteractiveShell) -> None:
 def test_report_writes_html(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tune(ip, f"{QUICK} --name rep")
     ip.run_line_magic("hptune", "report rep --path rep.html")
-    assert "rep" in (tmp_path / "rep.html").read_text(encoding="utf-8") and "wrote rep.html" in capsys.readouterr().out
+    assert "rep" in (tmp_path / "rep.html").read_text(encoding="utf-8")
+    assert f"wrote {tmp_path / 'rep.html'}" in capsys.readouterr().out
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match=f"cannot write the report to {tmp_path / 'notes.txt' / 'rep.html'}"):
+        ip.run_line_magic("hptune", "report rep --path notes.txt/rep.html")
 
 
 def test_clean_removes_checkpoint_folders_but_the_best_trials(ip: InteractiveShell,

@@ -14,7 +14,7 @@ import pytest
 
 import hpwidgets as hw
 from hpwidgets.charts.assets import plotly_js, plotly_safe
-from hpwidgets.report import render_report, report_figures, script_json, write_report
+from hpwidgets.report import ReportError, render_report, report_figures, script_json, write_report
 
 EVIL = "<script>window.__pwned = 1</script>"
 EVIL_CHOICE = "</script><!--<script>window.__pwned = 2</script>"
@@ -114,6 +114,24 @@ def test_write_report_returns_the_absolute_path_and_makes_folders(tmp_path: Path
     path = write_report(study, "sub/dir/r.html")
     assert path == tmp_path / "sub" / "dir" / "r.html" and path.is_file()
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_a_report_asked_into_a_folder_is_named_after_the_study(tmp_path: Path) -> None:
+    study = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=2, storage=None,
+                    progress=False, name="runs/2026")
+    path = write_report(study, tmp_path)  # not a rename of the report onto the folder
+    assert path == tmp_path / "runs_2026.html" and "runs/2026" in path.read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs_2026.html"]
+
+
+def test_a_report_that_cannot_be_written_names_the_path_and_leaves_nothing(tmp_path: Path) -> None:
+    study = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=2, storage=None,
+                    progress=False)
+    blocker = tmp_path / "notes.txt"  # a file where the report's folder would be (fails as root too)
+    blocker.write_text("mine")
+    with pytest.raises(ReportError, match=f"cannot write the report to {blocker / 'r.html'}: "):
+        write_report(study, blocker / "r.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] and blocker.read_text() == "mine"
 
 
 def open_report_in_chromium(report: Path) -> dict[str, Any]:
