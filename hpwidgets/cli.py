@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import reprlib
 import runpy
 import shutil
 import sys
@@ -124,8 +125,10 @@ def _load_target(spec: str) -> tuple[dict[str, Any], Any]:
     if not os.path.isfile(path):
         raise CommandError(f"no script {path!r}")
     namespace = runpy.run_path(path, run_name="__hptune__")  # the user's own script, as they asked
-    if not callable(namespace.get(name)):
+    if name not in namespace:
         raise CommandError(f"{path} defines no function {name!r}")
+    if not callable(namespace[name]):
+        raise CommandError(f"{name!r} in {path} is not a function: it is {reprlib.repr(namespace[name])}")
     return namespace, namespace[name]
 
 

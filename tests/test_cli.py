@@ -151,6 +151,8 @@ def test_run_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture
     script.write_text("x = 1\n")
     assert cli.main(["run", f"{script}:objective", "--storage", "none"]) == 2
     assert "defines no function 'objective'" in capsys.readouterr().err
+    assert cli.main(["run", f"{script}:x", "--storage", "none"]) == 2  # e.g. the SPACE dict named by mistake
+    assert f"'x' in {script} is not a function: it is 1" in capsys.readouterr().err
     assert cli.main(["run", "task.py", "--storage", "none"]) == 2
     assert "script.py:function" in capsys.readouterr().err
 
