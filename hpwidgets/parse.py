@@ -27,7 +27,7 @@ from types import CodeType
 from typing import Any
 
 from . import space as _space
-from .space import Dimension, SearchSpace
+from .space import Budget, Dimension, SearchSpace
 
 PARAMS = "__hp_params__"  # the trial's parameters, injected into the trial namespace
 LAST = "__hp_last__"  # the value of the cell's last expression statement
@@ -129,6 +129,7 @@ def _parse_body(text: str, offset: int) -> tuple[ast.Module, list[Declaration], 
                             f"{decl.name!r} is already declared on line {declarations[decl.name].line + offset}")
         declarations[decl.name] = decl
         stmt.value = _params_lookup(decl.name, stmt.value)
+    _check_one_budget(list(declarations.values()), lines, offset)
     if comments:  # a `# @hp` comment that no assignment claimed
         line, (col, _spec) = min(comments.items())
         raise CellError(line, col, lines[line - 1].strip(),
@@ -143,11 +144,23 @@ def _parse_body(text: str, offset: int) -> tuple[ast.Module, list[Declaration], 
     return tree, list(declarations.values()), metric
 
 
+def _check_one_budget(declarations: list[Declaration], lines: list[str], offset: int) -> None:
+    budgets = [d for d in declarations if isinstance(d.dimension, Budget)]
+    if len(budgets) > 1:
+        first, second = budgets[:2]
+        raise CellError(second.line, 1, lines[second.line - 1].strip(),
+                        f"a cell has one hp.budget (Hyperband's resource), and {first.name!r} on line "
+                        f"{first.line + offset} is one already")
+
+
 def _syntax_error(error: SyntaxError, lines: list[str], offset: int) -> CellError:
     """``error.lineno`` is in the coordinates the text was compiled in (body + ``offset``)."""
     line = error.lineno or 1
     index = line - 1 - offset
     text = lines[index].strip() if 0 <= index < len(lines) else (error.text or "").strip()
+    if text.startswith(("%", "!")):  # the cell is plain Python: IPython's transforms do not run on it
+        return CellError(line, 1, text, "IPython magics and shell commands (% and !) do not run inside a "
+                                        "%%hptune cell; put them in a cell of their own before it")
     return CellError(line, error.offset or 1, text, f"invalid Python: {error.msg}")
 
 

@@ -128,6 +128,11 @@ def test_parsing_never_runs_user_code() -> None:
     ("x = hp.uniform(0, 1)\nf(hp.int(1, 3))", 2, 3, "hp.int(1, 3)", "at the top level"),
     ("x = hp.uniform(0, 1)\nhp.lognormal(1)", 2, 1, "hp.lognormal(1)", "unknown distribution"),
     ("y = 1\n", 1, 1, "y = 1", "no hyperparameters"),
+    ("e = hp.budget(1, 9)\nx = hp.uniform(0, 1)\nf = 3  # @hp budget(1, 3)", 3, 1, "f = 3  # @hp budget(1, 3)",
+     "a cell has one hp.budget (Hyperband's resource), and 'e' on line 1 is one already"),
+    ("%matplotlib inline\nx = hp.uniform(0, 1)", 1, 1, "%matplotlib inline",
+     "IPython magics and shell commands (% and !) do not run inside a %%hptune cell"),
+    ("x = hp.uniform(0, 1)\n!nvidia-smi", 2, 1, "!nvidia-smi", "put them in a cell of their own before it"),
     ("", 1, 1, "(empty cell)", "no hyperparameters"),
 ])
 def test_bad_cells_name_line_column_text_and_problem(text: str, line: int, col: int, offending: str,
@@ -146,3 +151,5 @@ def test_errors_use_cell_line_numbers() -> None:
         parse("x = hp.uniform(0, 1)\ny = hp.uniform(1, 0)", first_line=2)
     with pytest.raises(CellError, match=r"^line 3: return x"):
         parse("x = hp.uniform(0, 1)\nreturn x", first_line=2)
+    with pytest.raises(CellError, match=r"^line 3: f = hp.budget\(1, 3\): .*'e' on line 2 is one already"):
+        parse("e = hp.budget(1, 9)\nf = hp.budget(1, 3)", first_line=2)
