@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from . import workers
 from ._execute import may_report
+from ._warn import warn_at_user
 from .devices import GpuSpec, PerGpu, check_per_gpu
 from .runner import Shown, ThreadRunner, lost_trial, relay_reports, replay_reports
 from .trial import PruneHook, Trial
@@ -78,9 +78,8 @@ class DaskRunner(ThreadRunner):
         self._hosts = threads_by_host(self.client.nthreads())
         self._gpus = cluster_gpus(self.client) if gpus is not None and gpus != [] else 0.0
         if gpus not in (None, [], "auto") and not self._gpus:
-            warnings.warn(f"gpus={gpus!r} was asked for but no Dask worker declares a {GPU!r} resource "
-                          f"(start workers with --resources {GPU}=1); running on CPU workers",
-                          RuntimeWarning, stacklevel=3)
+            warn_at_user(f"gpus={gpus!r} was asked for but no Dask worker declares a {GPU!r} resource "
+                         f"(start workers with --resources {GPU}=1); running on CPU workers", RuntimeWarning)
         # "auto" cannot size from memory here: the scheduler, not us, picks each trial's GPU.
         self._per_gpu = 1 if per_gpu == "auto" else int(per_gpu)
         if self._gpus:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ._warn import warn_at_user
 
 GpuSpec = str | int | Sequence[int] | None
 PerGpu = int | str
@@ -80,8 +81,7 @@ def select_gpus(gpus: GpuSpec, available: Sequence[GpuInfo]) -> list[GpuInfo]:
     if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in wanted) or len(set(wanted)) < len(wanted):
         raise ValueError(f"`gpus` must hold distinct indices >= 0, but got gpus={gpus!r}")
     if not available:
-        warnings.warn(f"gpus={gpus!r} was asked for but no CUDA GPU is visible; running on the CPU",
-                      RuntimeWarning, stacklevel=3)
+        warn_at_user(f"gpus={gpus!r} was asked for but no CUDA GPU is visible; running on the CPU", RuntimeWarning)
         return []
     by_index = {g.index: g for g in available}
     missing = [i for i in wanted if i not in by_index]

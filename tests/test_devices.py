@@ -81,8 +81,9 @@ def test_select_gpus_reads_auto_an_index_and_a_list():
 def test_select_gpus_explains_a_missing_index_and_falls_back_to_cpu_without_gpus():
     with pytest.raises(ValueError, match=r"asks for \['cuda:3'\], but only \['cuda:0', 'cuda:1'\]"):
         select_gpus([0, 3], TWO_GPUS)
-    with pytest.warns(RuntimeWarning, match="no CUDA GPU is visible; running on the CPU"):
+    with pytest.warns(RuntimeWarning, match="no CUDA GPU is visible; running on the CPU") as caught:
         assert select_gpus([0], []) == []
+    assert caught[0].filename == __file__  # the caller's line, not devices.py's
     for bad in ("all", True, [0, 0], [-1]):
         with pytest.raises(ValueError, match="`gpus` must"):
             select_gpus(bad, TWO_GPUS)

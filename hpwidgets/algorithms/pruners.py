@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from abc import ABC, abstractmethod
 
+from .._warn import warn_at_user
 from ..space import SearchSpace
 from ..trial import FrozenTrial, TrialState, target_value
 
@@ -64,8 +64,8 @@ class Pruner(ABC):
         self._warned = True
         names = sorted({name for report in trial.reports for name in report.metrics})
         wanted = f"the target {self.target!r}" if self.target else "a single metric (or name the target)"
-        warnings.warn(f"pruner {self.name!r}: trial {trial.number} reported {names} but not {wanted}, so it "
-                      f"could not be judged; report the value being optimised", stacklevel=2)
+        warn_at_user(f"pruner {self.name!r}: trial {trial.number} reported {names} but not {wanted}, so it "
+                     f"could not be judged; report the value being optimised")
 
     def record(self, trial_number: int, step: int, loss: float) -> None:  # noqa: B027 - optional
         """Remember a report without deciding anything (``tell``'s replay)."""
@@ -213,9 +213,8 @@ def warn_if_unheard(pruner: Pruner | None, can_report: bool) -> None:
     """A pruner judges reports alone: beside an ``objective(params)``, which has no ``trial`` to
     report with, it can stop nothing. Say so once per run rather than prune silently never."""
     if pruner is not None and not can_report:
-        warnings.warn(f"pruner {pruner.name!r} stops trials from what they report, but the objective takes "
-                      f"no `trial` argument to call trial.report with, so every trial runs to its end",
-                      stacklevel=3)
+        warn_at_user(f"pruner {pruner.name!r} stops trials from what they report, but the objective takes "
+                     f"no `trial` argument to call trial.report with, so every trial runs to its end")
 
 
 def make_pruner(pruner: str | Pruner | None, algorithm_name: str) -> Pruner | None:

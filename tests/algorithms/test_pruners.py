@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import math
 import threading
 import time
@@ -107,6 +108,7 @@ def test_reports_without_the_target_are_named_once_not_ignored_silently() -> Non
         hw.tune(wrong_metric, {"x": hw.uniform(0, 1)}, algo="random", trials=3, seed=0, storage=None,
                 progress=False, pruner="asha", minimize="loss")
     assert len([w for w in caught if "pruner" in str(w.message)]) == 1
+    assert warned_at(caught, "pruner").startswith("hw.tune(wrong_metric,")  # judged as trials finish
 
 
 def test_an_objective_that_cannot_report_is_named_once_per_run() -> None:
@@ -115,6 +117,14 @@ def test_an_objective_that_cannot_report_is_named_once_per_run() -> None:
         hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=4, seed=0, storage=None,
                 progress=False, pruner="median")
     assert len([w for w in caught if "pruner" in str(w.message)]) == 1
+    assert warned_at(caught, "pruner").startswith("hw.tune(lambda p: p[\"x\"]")  # not hpwidgets/__init__.py
+
+
+def warned_at(caught: pytest.WarningsRecorder, text: str) -> str:
+    """The source line a warning points at, asserting it is in this file."""
+    [warning] = [w for w in caught if text in str(w.message)]
+    assert warning.filename == __file__
+    return linecache.getline(warning.filename, warning.lineno).strip()
 
 
 def test_an_objective_that_can_report_gets_no_such_warning(recwarn: pytest.WarningsRecorder) -> None:
