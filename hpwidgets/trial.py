@@ -120,11 +120,19 @@ def as_metric(name: str, value: Any) -> float:
         item = getattr(value, "item", None)  # 0-d torch / numpy arrays
         if callable(item) and getattr(value, "ndim", None) == 0:
             return as_metric(name, item())
-        raise ValueError(f"metric {name!r} must be a number, but got {value!r} ({type(value).__name__})")
+        # A one-element batch (`loss.mean(0)`) is a shape to fix, not a value to guess from: name the fix.
+        hint = "; a one-element array: return .item() of it" if callable(item) and _size(value) == 1 else ""
+        raise ValueError(f"metric {name!r} must be a number, but got {value!r} ({type(value).__name__}){hint}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"metric {name!r} must be finite, but got {value!r}")
     return value
+
+
+def _size(value: Any) -> int | None:
+    size = getattr(value, "size", None)  # numpy: an int; torch: a method returning the shape
+    size = getattr(value, "numel", lambda: None)() if callable(size) else size
+    return size if isinstance(size, int) else None
 
 
 PruneHook = Callable[["Trial", int, Mapping[str, float]], bool]

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 import hpwidgets as hw
@@ -46,6 +47,8 @@ def test_maximize_a_named_metric_from_a_dict():
     (None, "the objective returned None"),
     ("0.5", "must be a number, but got '0.5'"),
     ({"acc": 1.0, "loss": 2.0}, "returned several metrics ['acc', 'loss']"),
+    (np.array([0.5]), "got array([0.5]) (ndarray); a one-element array: return .item() of it"),
+    (np.array([0.5, 1.0]), "got array([0.5, 1. ]) (ndarray)"),
 ])
 def test_bad_return_values_fail_the_trial_with_the_reason(returned, reason):
     study = quiet_tune(lambda p: returned, trials=3)
@@ -299,3 +302,12 @@ def test_a_study_resumed_with_another_algorithm_is_loaded_with_it_next_time(tmp_
     study = hw.load_study("s", db)
     study.set_algorithm("gp")  # the panel's dropdown
     assert hw.load_study("s", db).algorithm.name == "gp"
+
+
+def test_torch_scalars_count_and_a_one_element_tensor_names_the_fix():
+    torch = pytest.importorskip("torch")  # a dev extra, always there in CI
+    study = quiet_tune(lambda p: torch.tensor(p["x"], requires_grad=True) * 2, trials=2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert study.trials[0].value == pytest.approx(2 * study.trials[0].params["x"], rel=1e-6)
+    study = quiet_tune(lambda p: torch.tensor([p["x"]]), trials=1)
+    assert "(Tensor); a one-element array: return .item() of it" in study.trials[0].error
