@@ -42,7 +42,7 @@ def placement_problem(gpus: str, per_gpu: str, executor: str) -> str | None:
         return f"--gpus must be auto, none or GPU indices like 0,1, but got {gpus!r}"
     if per_gpu != "auto" and not (per_gpu.isdigit() and int(per_gpu) >= 1):
         return f"--per-gpu must be a positive int or auto, but got {per_gpu!r}"
-    if not (executor in ("thread", "process") or executor.startswith(_DASK_SCHEMES)):
+    if not (executor in ("thread", "process", "threads", "processes") or executor.startswith(_DASK_SCHEMES)):
         return f"--executor must be thread, process or dask://host:port, but got {executor!r}"
     return None
 
@@ -59,5 +59,5 @@ def placement(gpus: str, per_gpu: str, executor: str) -> dict[str, Any]:
     elif gpus != "none":
         chosen = [int(i) for i in gpus.split(",")]
     slots: Any = per_gpu if per_gpu == "auto" else int(per_gpu)
-    runner = {"thread": None, "process": "processes"}.get(executor, executor)
+    runner = {"thread": None, "threads": None, "process": "processes"}.get(executor, executor)
     return {"gpus": chosen, "per_gpu": slots, "executor": runner}

@@ -362,7 +362,7 @@ def make_runner(parallel: int = 1, devices: Sequence[str] | None = None, *, gpus
     if _is_dask(executor):
         from .dask_runner import DaskRunner
         return DaskRunner(executor, parallel=parallel, gpus=gpus, per_gpu=per_gpu)
-    if executor not in (None, "threads", "processes"):
+    if executor not in (None, "threads", "processes", "thread", "process"):  # the cell's and CLI's words too
         raise ValueError(f"`executor` must be None, 'threads', 'processes', 'dask://host:port' or a "
                          f"distributed.Client, but got executor={executor!r}")
     if devices:
@@ -373,7 +373,7 @@ def make_runner(parallel: int = 1, devices: Sequence[str] | None = None, *, gpus
     else:
         capacity, autosize = plan_slots(parallel, gpus, per_gpu, available)
     threads = cpu_threads_per_trial(capacity["cpu"]) if capacity.get("cpu", 1) > 1 else None
-    if executor == "processes":
+    if executor in ("processes", "process"):
         check_main_reimportable()
         return ProcessRunner(capacity, autosize=autosize, threads=threads)
     if sum(capacity.values()) == 1 and not autosize:

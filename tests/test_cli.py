@@ -201,7 +201,7 @@ PID_TASK = ("import os\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(-2, 2)}
 @pytest.mark.parametrize(("option", "value", "rule"), [
     ("--gpus", "0;1", "--gpus must be auto, none or GPU indices like 0,1, but got '0;1'"),
     ("--per-gpu", "0", "--per-gpu must be a positive int or auto, but got '0'"),
-    ("--executor", "processes", "--executor must be thread, process or dask://host:port, but got 'processes'"),
+    ("--executor", "procs", "--executor must be thread, process or dask://host:port, but got 'procs'"),
 ])
 def test_run_refuses_a_bad_placement_in_one_line_before_anything_runs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, rule: str) -> None:

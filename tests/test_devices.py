@@ -227,6 +227,14 @@ def test_processes_from_a_script_file_run(tmp_path):
     assert child.returncode == 0 and child.stdout == "ok\n", child.stderr
 
 
+def test_the_executor_takes_the_cells_words_as_well_as_the_apis():
+    assert type(runner.make_runner(2, executor="process")) is type(runner.make_runner(2, executor="processes"))
+    assert type(runner.make_runner(2, executor="thread")) is runner.ThreadRunner
+    with pytest.raises(ValueError, match="`executor` must be None, 'threads', 'processes', 'dask://host:port' or "
+                                         "a distributed.Client, but got executor='pool'"):
+        runner.make_runner(2, executor="pool")
+
+
 @pytest.mark.parametrize("takes_trial", [False, True])
 def test_only_an_objective_that_can_report_gets_a_report_channel(takes_trial):
     # objective(params) cannot report: no manager process, whose round trips cost ~3 ms a trial.

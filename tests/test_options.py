@@ -35,7 +35,8 @@ def test_placement_names_the_thread_and_process_executors_as_the_runner_does() -
     ("0,", "1", "thread", "--gpus must be auto, none or GPU indices like 0,1, but got '0,'"),
     ("all", "1", "thread", "--gpus must be auto, none or GPU indices like 0,1, but got 'all'"),
     ("auto", "-1", "thread", "--per-gpu must be a positive int or auto, but got '-1'"),
-    ("auto", "1", "threads", "--executor must be thread, process or dask://host:port, but got 'threads'"),
+    ("auto", "1", "threads", None),  # the API's word, accepted too
+    ("auto", "1", "pool", "--executor must be thread, process or dask://host:port, but got 'pool'"),
 ])
 def test_placement_problem_is_one_line_naming_the_value(gpus: str, per_gpu: str, executor: str,
                                                         problem: str | None) -> None:
