@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -230,8 +231,8 @@ def test_processes_from_a_script_file_run(tmp_path):
 def test_the_executor_takes_the_cells_words_as_well_as_the_apis():
     assert type(runner.make_runner(2, executor="process")) is type(runner.make_runner(2, executor="processes"))
     assert type(runner.make_runner(2, executor="thread")) is runner.ThreadRunner
-    with pytest.raises(ValueError, match="`executor` must be None, 'threads', 'processes', 'dask://host:port' or "
-                                         "a distributed.Client, but got executor='pool'"):
+    rule = "`executor` must be None, 'threads', 'processes', 'dask://host:port' or a distributed.Client"
+    with pytest.raises(ValueError, match=re.escape(f"{rule}, but got executor='pool'")):
         runner.make_runner(2, executor="pool")
 
 

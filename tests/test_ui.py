@@ -7,72 +7,18 @@ at a comm that records every message it would send to the frontend.
 from __future__ import annotations
 
 import json
-import sys
 import threading
-from typing import Any, ClassVar
 
 import anywidget  # noqa: F401 - a dev dependency: missing means a broken install
-import comm
 import ipywidgets  # noqa: F401 - a dev dependency: missing means a broken install
 import pytest
-from comm.base_comm import BaseComm
+from ui_harness import SPACE, custom, frontend_says, make_panel, random_study
 
 import hpwidgets as hw
 from hpwidgets.events import TrialFinished
 from hpwidgets.trial import FrozenTrial, TrialState
-from hpwidgets.ui import Dashboard
 from hpwidgets.ui.livechart import LiveChart
-from hpwidgets.ui.panel import frontend_mode
 from hpwidgets.ui.sliders import SpaceEditor
-
-SPACE = hw.SearchSpace({"lr": hw.loguniform(1e-4, 1e-1), "x": hw.uniform(0, 10), "units": hw.int(16, 256, step=16),
-                        "bs": hw.choice(16, 32, 64), "epochs": hw.budget(1, 27)})
-
-
-class CaptureComm(BaseComm):
-    """A comm whose messages land in a list instead of a kernel's iopub socket."""
-
-    sent: ClassVar[list[tuple[str, dict]]] = []
-
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
-                    **keys: Any) -> None:
-        CaptureComm.sent.append((msg_type, data or {}))
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[tuple[str, dict]]:
-    CaptureComm.sent = []
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: CaptureComm(*a, **k))
-    return CaptureComm.sent
-
-
-def custom(sent: list[tuple[str, dict]]) -> list[dict]:
-    return [d["content"] for t, d in sent if t == "comm_msg" and d.get("method") == "custom"]
-
-
-def frontend_says(widget: Any, content: dict) -> None:
-    """Deliver a custom message from the (pretend) browser to a widget."""
-    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
-
-
-@pytest.fixture
-def panels():
-    made: list[Dashboard] = []
-    yield made
-    for panel in made:
-        panel.close()
-
-
-def make_panel(panels: list, study: hw.Study, **kwargs: Any) -> Dashboard:
-    panel = Dashboard(study, mode="widget", **kwargs)
-    panel._interval = 0  # apply each event as it comes: deterministic messages per trial
-    panels.append(panel)
-    return panel
-
-
-def random_study(space: Any = SPACE, **kwargs: Any) -> hw.Study:
-    return hw.Study(space=space, algo="random", seed=0, storage=None, **kwargs)
-
 
 # --- sliders ---------------------------------------------------------------------------------------
 
@@ -362,66 +308,3 @@ def test_trial_table_escapes_user_text_and_shows_failures(sent, panels):
     table = panel._view.table.value
     assert "<script>" not in table and "&lt;script&gt;" in table
     assert "Failed (" in table and "<details><summary>traceback</summary>" in table
-
-
-def test_frontend_mode_follows_the_kernel_and_the_override(monkeypatch):
-    monkeypatch.delenv("HPWIDGETS_DASHBOARD", raising=False)
-    assert frontend_mode() == "static"  # pytest is no IPython kernel
-    monkeypatch.setenv("HPWIDGETS_DASHBOARD", "widget")
-    assert frontend_mode() == "widget" and frontend_mode("static") == "static"
-    with pytest.raises(ValueError, match="mode"):
-        frontend_mode("html")
-
-
-class FakeColabOutput:
-    """Stands in for ``google.colab.output``: what the panel calls there, and the manager's URL."""
-
-    def __init__(self, url: str | None) -> None:
-        self.enabled = 0
-        self._widgets = type("Widgets", (), {"_installed_url": url})()
-
-    def enable_custom_widget_manager(self) -> None:
-        self.enabled += 1
-
-
-def test_widget_face_outside_colab_is_the_plain_widget_bundle(sent, panels):
-    panel = make_panel(panels, random_study())
-    bundle = panel._repr_mimebundle_()
-    assert isinstance(bundle, dict)
-    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
-
-
-@pytest.mark.parametrize("url", ["https://ssl.gstatic.com/colaboratory-static/widgets/manager.js", None])
-def test_widget_face_in_colab_turns_on_its_widget_manager(sent, panels, monkeypatch, url):
-    colab = FakeColabOutput(url)
-    monkeypatch.setitem(sys.modules, "google.colab.output", colab)
-    panel = make_panel(panels, random_study())
-    bundle = panel._repr_mimebundle_()
-    assert colab.enabled >= 1  # the anywidget chart and the panel both ask; Colab's call is idempotent
-    if url is None:  # an older Colab without the URL: the widget bundle alone, as anywidget does
-        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
-        return
-    data, metadata = bundle
-    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
-    assert metadata == {"application/vnd.jupyter.widget-view+json": {"colab": {"custom_widget_manager": {"url": url}}}}
-
-
-def test_static_face_prints_a_progress_line_and_keeps_an_svg(capsys):
-    study = random_study()
-    panel = Dashboard(study, mode="static")
-    try:
-        panel.show()
-        study.optimize(lambda p: p["x"], trials=5, progress=False)
-        bundle = panel._repr_mimebundle_()
-        assert panel.widget is None and "<svg" in bundle["text/html"] and "5/5 trials" in bundle["text/plain"]
-        assert "complete · 5/5 trials" in capsys.readouterr().out
-    finally:
-        panel.close()
-
-
-def test_closed_panel_stops_listening(sent, panels):
-    study = random_study()
-    panel = make_panel(panels, study)
-    panel.close()
-    study.optimize(lambda p: p["x"], trials=3, progress=False)
-    assert panel._stats.done == 0
