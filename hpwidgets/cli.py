@@ -36,7 +36,7 @@ from .options import (
     positive,
 )
 from .report import ReportError
-from .results import failure_summary
+from .results import failure_summary, outside_space_note
 from .store import StorageError
 
 
@@ -162,7 +162,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CommandError(str(error)) from None
     try:
-        print(f"best {study.target or 'value'} {study.best_value:.6g} with {study.best_params}")
+        best = study.best_trial
+        print(f"best {study.target or 'value'} {best.value:.6g} with {dict(best.params)}"
+              f"{outside_space_note(study, best)}")
         completed = True
     except ValueError:
         print(f"no trial completed ({len(study.trials)} ran)")

@@ -46,7 +46,7 @@ from .options import (
     positive,
 )
 from .parse import LAST, CellError, ParsedCell, parse
-from .results import failure_summary
+from .results import failure_summary, outside_space_note
 from .study import Study
 from .trial import TrialState
 
@@ -99,6 +99,7 @@ def _summary(study: Study) -> str:
     text = f"study {study.name!r}: {len(trials)} trials ({complete} complete{stopped})"
     if best is not None:
         text += f", best {study.target or 'value'}={best.value:.6g} with {dict(best.params)}"
+        text += outside_space_note(study, best)
     failures = failure_summary(study)
     return text if failures is None else f"{text}; {failures}"
 

@@ -47,6 +47,12 @@ def failure_summary(study: Study) -> str | None:
     return clause
 
 
+def outside_space_note(study: Study, trial: FrozenTrial) -> str:
+    """`` (trial N, outside the current space)`` for a best trial from before the space changed
+    (a resumed study, an edited slider), so a best value the space no longer allows is not a puzzle."""
+    return "" if study.space.contains(trial.params) else f" (trial {trial.number}, outside the current space)"
+
+
 def trials_dataframe(trials: Sequence[FrozenTrial]) -> pandas.DataFrame:
     import pandas as pd
     rows = [trial_row(t) for t in trials]

@@ -131,6 +131,19 @@ def test_run_takes_a_json_space(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 0 and capsys.readouterr().out.startswith("best value ")
 
 
+def test_run_names_a_best_trial_from_before_the_space_changed(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    script, db = tmp_path / "task.py", tmp_path / "s.db"
+    script.write_text("import hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\nLATER = {'x': hw.uniform(2, 3)}\n"
+                      "def objective(params):\n    return params['x']\n")
+    args = ["run", f"{script}:objective", "--algo", "random", "--name", "m", "--storage", str(db), "--no-progress"]
+    assert cli.main([*args, "--trials", "3"]) == 0
+    assert "outside" not in capsys.readouterr().out
+    assert cli.main([*args, "--trials", "6", "--space", "LATER"]) == 0
+    best = hw.load_study("m", db).best_trial
+    assert capsys.readouterr().out.rstrip().endswith(f"(trial {best.number}, outside the current space)")
+
+
 def test_run_prunes_with_asha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     script = tmp_path / "task.py"
     script.write_text("def objective(params, trial):\n    for step in range(1, 10):\n"

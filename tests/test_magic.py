@@ -185,6 +185,17 @@ def test_summary_line_is_printed_after_a_blocking_run(ip: InteractiveShell,
     assert "study 'summ': 4 trials (4 complete), best acc=" in capsys.readouterr().out
 
 
+def test_a_best_trial_the_changed_cell_no_longer_allows_is_named_so(ip: InteractiveShell,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    line = "--algo random --seed 0 --name moved --minimize loss"
+    tune(ip, f"{line} --trials 4", "x = hp.uniform(0, 1)\nloss = x\n")
+    assert "outside the current space" not in capsys.readouterr().out
+    study = tune(ip, f"{line} --trials 8", "x = hp.uniform(2, 3)\nloss = x\n")
+    best = study.best_trial
+    assert best.number < 4 and best.params["x"] < 1  # the resumed study keeps the earlier trials
+    assert capsys.readouterr().out.rstrip().endswith(f"(trial {best.number}, outside the current space)")
+
+
 def test_summary_line_names_the_first_failure(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     cell = "x = hp.uniform(0, 1)\nif x > 0.5:\n    raise ValueError(f'x={x:.2f} is too big')\nacc = x\nacc\n"
     study = tune(ip, "--algo random --seed 1 --trials 6 --name half --maximize acc", cell)
