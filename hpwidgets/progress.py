@@ -19,7 +19,7 @@ class ProgressBar:
         self._study = study
         done = len(study.trials)
         self._bar = tqdm(total=study.n_target, initial=done, desc=study.name, unit="trial", leave=True)
-        self._best: float | None = None
+        self._best: float | None = _best_value(study)  # a resumed study's best so far, as its summary says
         self._failed = sum(t.state is TrialState.FAIL for t in study.trials)
 
     def __call__(self, event: Event) -> None:
@@ -43,3 +43,10 @@ class ProgressBar:
             postfix["failed"] = str(self._failed)
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
+
+
+def _best_value(study: Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:  # nothing completed yet
+        return None

@@ -234,6 +234,10 @@ def test_progress_bar_shows_best_and_import_prints_nothing(capsys):
     hw.tune(lambda p: p["x"] if p["x"] < 0 else 1 / 0, SPACE, algo="random", trials=6, seed=0, storage=None)
     last = capsys.readouterr().err.split("\r")[-1]
     assert "6/6" in last and "best=" in last and re.search(r"failed=[1-5]\b", last)
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(lambda p: p["x"], trials=4, progress=False)
+    study.optimize(lambda p: 10 + p["x"], trials=6)  # resumed: no new trial beats the first four
+    assert f"best={study.best_value:.6g}" in capsys.readouterr().err.split("\r")[-1]
     out = subprocess.run([sys.executable, "-c", "import hpwidgets"], capture_output=True, text=True, check=True)
     assert out.stdout == "" and out.stderr == ""
 
