@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .charts import build_figures
 from .charts.assets import plotly_js, plotly_safe
 from .charts.data import format_value
+from .charts.figures import PLOT_CONFIG
 from .trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -44,14 +45,15 @@ tr.hpw-PRUNED td{color:#b26a00}tr.hpw-FAIL td{color:#c62828}.hpw-scroll{overflow
 """
 _DRAW = """
 (function () {
+  var PLOT_CONFIG = @PLOT_CONFIG@;
   var figures = JSON.parse(document.getElementById("hpw-figures").textContent);
   Object.keys(figures).forEach(function (id) {
     var div = document.getElementById(id);
-    Plotly.newPlot(div, figures[id].data, figures[id].layout, {responsive: true, displaylogo: false})
+    Plotly.newPlot(div, figures[id].data, figures[id].layout, PLOT_CONFIG)
       .then(function () { div.setAttribute("data-rendered", "1"); });
   });
 })();
-"""
+""".replace("@PLOT_CONFIG@", json.dumps(PLOT_CONFIG))
 
 
 def script_json(value: Any) -> str:

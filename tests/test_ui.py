@@ -7,6 +7,7 @@ at a comm that records every message it would send to the frontend.
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import anywidget  # noqa: F401 - a dev dependency: missing means a broken install
@@ -308,3 +309,13 @@ def test_trial_table_escapes_user_text_and_shows_failures(sent, panels):
     table = panel._view.table.value
     assert "<script>" not in table and "&lt;script&gt;" in table
     assert "Failed (" in table and "<details><summary>traceback</summary>" in table
+
+
+def test_the_live_chart_uses_the_plot_config_of_every_other_chart():
+    from pathlib import Path
+
+    from hpwidgets.charts.figures import PLOT_CONFIG
+    js = (Path(hw.__file__).parent / "ui" / "livechart.js").read_text(encoding="utf-8")
+    removed = re.search(r"modeBarButtonsToRemove: \[([^\]]*)\]", js)
+    assert removed is not None and re.findall(r'"(\w+)"', removed.group(1)) == PLOT_CONFIG["modeBarButtonsToRemove"]
+    assert "responsive: true, displaylogo: false" in js

@@ -19,6 +19,11 @@ from .data import Axis, ChartData, Contribution, ParallelRow, Point, chart_data
 COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e"}
 GREY = "#c8c8c8"  # trials outside the current space
 BEST = "#d62728"
+# One plotly.js config for every chart (live panel, explainers, report; ui/livechart.js repeats it):
+# no logo, and only the buttons these charts use, so the mode bar leaves a half-width chart's title free.
+PLOT_CONFIG = {"responsive": True, "displaylogo": False,
+               "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
+                                          "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"]}
 Figure = dict[str, Any]
 Op = dict[str, Any]
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..charts.figures import PLOT_CONFIG
 from ..events import Event, StudyFinished, TrialFinished
 from .study import explain_figures, explain_text, resolve_kind
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 _ESM = r"""
+const PLOT_CONFIG = @PLOT_CONFIG@;
 const KEY = "__hpwidgets_plotly_promise__";  // shared with the dashboard's live chart
 function evaluatePlotly(code) {
   try {
@@ -66,7 +68,7 @@ async function render({ model, el }) {
     figures.forEach((fig, i) => {
       let div = root.children[i];
       if (!div) { div = document.createElement("div"); div.className = "hpw-explainer-figure"; root.appendChild(div); }
-      Plotly.react(div, fig.data, fig.layout, { responsive: true, displaylogo: false });
+      Plotly.react(div, fig.data, fig.layout, PLOT_CONFIG);
     });
   };
   draw();
@@ -74,7 +76,7 @@ async function render({ model, el }) {
   return () => model.off("change:figures", draw);
 }
 export default { render };
-"""
+""".replace("@PLOT_CONFIG@", json.dumps(PLOT_CONFIG))
 
 
 def _widget_class() -> Any:

@@ -9,7 +9,12 @@
 
 const PLOTLY_KEY = "__hpwidgets_plotly_promise__";
 const MIN_REDRAW_MS = 100; // at most 10 redraws a second, whatever the trial rate
-const CONFIG = { responsive: true, displaylogo: false };
+// The same as hpwidgets/charts/figures.py's PLOT_CONFIG (a test keeps them equal).
+const CONFIG = {
+  responsive: true, displaylogo: false,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
+                           "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"],
+};
 
 // Evaluate the UMD bundle with a private `module`, so a page's AMD `define` (or an old global
 // Plotly) cannot capture it. `new Function` needs 'unsafe-eval'; where a CSP forbids it, fall back
