@@ -203,7 +203,11 @@ def _run_parser(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .quickstart import add_arguments
-    parser = argparse.ArgumentParser(prog="hptune", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hptune", description="Tune hyperparameters from a terminal; the studies are the notebook's.",
+        epilog="e.g. hptune run train.py:objective --algo tpe --trials 50 --maximize accuracy --name mnist\n"
+               "     hptune list; hptune report mnist -o mnist.html; `hptune COMMAND -h` for a command's options",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hpwidgets {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = add_arguments(sub.add_parser("demo", help="the quickstart study, headless, then its HTML report"))
