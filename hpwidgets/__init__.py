@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 
 def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimension], *,
-         algo: str | Algorithm = "tpe", trials: int = 20, maximize: Direction = None,
+         algo: str | Algorithm | None = None, trials: int = 20, maximize: Direction = None,
          minimize: Direction = None, seed: int | None = None, name: str | None = None,
          storage: str | os.PathLike | Store | None = "hptune.db", parallel: int = 1,
          timeout: float | None = None, max_failures: int | None = None, background: bool = False,
@@ -42,6 +42,7 @@ def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimens
     maximises a plain float. ``storage=None`` keeps the study in memory only. ``gpus``, ``per_gpu``
     and ``executor`` choose where trials run (see ``Study.optimize``). ``pruner="asha"`` stops
     trials early from what they ``trial.report`` (see ``hpwidgets.algorithms.pruners``).
+    ``algo=None`` resumes a stored study with the algorithm it last ran, and starts a new one with "tpe".
     """
     study = Study(name, space, algo, maximize=maximize, minimize=minimize, seed=seed, storage=storage,
                   max_failures=max_failures, pruner=pruner)
@@ -64,7 +65,7 @@ def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
         raise ValueError(f"no study named {name!r} in {store.path}; it has {known!r}")
     direction = {"maximize": record.target or True} if record.direction == "maximize" else \
         {"minimize": record.target or True}
-    return Study(name, record.space, algo or record.algo, storage=store, pruner=pruner, **direction)
+    return Study(name, record.space, algo, storage=store, pruner=pruner, **direction)  # algo None: the stored one
 
 
 _LAZY_MODULES = ("data", "datasets", "devices", "explain")  # data helpers import torch / scikit-learn on use

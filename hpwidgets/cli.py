@@ -181,7 +181,8 @@ def _run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="tune a function from a script")
     run.add_argument("target", help="script.py:function; the function takes params (and optionally trial)")
     run.add_argument("--space", default="SPACE", help="a dict of dimensions in the script (default SPACE) or JSON")
-    run.add_argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
+    run.add_argument("--algo", choices=ALGORITHMS,
+                     help="search algorithm (default: tpe, or what a resumed study last ran)")
     run.add_argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included")
     run.add_argument("--prune", default="none", choices=PRUNERS, help="stop trials early from trial.report")
     group = run.add_mutually_exclusive_group()

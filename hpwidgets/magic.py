@@ -170,7 +170,8 @@ def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[st
         return Study(args.name, parsed.space, args.algo, seed=args.seed, storage=storage_path(args.storage),
                      pruner=args.prune, max_failures=args.max_failures, **direction)
     except ImportError as error:
-        raise UsageError(f"--algo {args.algo} needs the package {error.name!r}: pip install {error.name}") from None
+        algo = args.algo or "(the stored study's)"
+        raise UsageError(f"--algo {algo} needs the package {error.name!r}: pip install {error.name}") from None
     except ValueError as error:  # StorageError included: unwritable file, a conflicting stored study
         raise UsageError(str(error)) from None
 
@@ -178,7 +179,8 @@ def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[st
 @magics_class
 class HPTuneMagics(Magics):
     @magic_arguments()
-    @argument("--algo", default="tpe", choices=ALGORITHMS, help="search algorithm (default: tpe)")
+    @argument("--algo", choices=ALGORITHMS,
+              help="search algorithm (default: tpe, or what a resumed study last ran)")
     @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha | median")
     @argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included")
     @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")

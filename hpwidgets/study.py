@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 Objective = Callable[..., Any]
+DEFAULT_ALGO = "tpe"
 
 
 def _is_int(value: Any) -> bool:
@@ -58,10 +59,12 @@ class Study(StudyResults):
     >>> study.optimize(lambda p: p["x"] ** 2, trials=5, progress=False)
     >>> len(study.trials)
     5
+
+    ``algo=None`` resumes a stored study with the algorithm it last ran (``tpe`` for a new one).
     """
 
     def __init__(self, name: str | None = None, space: SearchSpace | Mapping[str, Dimension] | None = None,
-                 algo: str | Algorithm = "tpe", *, maximize: Direction = None, minimize: Direction = None,
+                 algo: str | Algorithm | None = None, *, maximize: Direction = None, minimize: Direction = None,
                  seed: int | None = None, storage: str | os.PathLike | Store | None = None,
                  max_failures: int | None = None, pruner: str | Pruner | None = None) -> None:
         self.name = name or _default_name()
@@ -72,7 +75,7 @@ class Study(StudyResults):
             raise ValueError(f"`max_failures >= 1` must hold (or None), but got max_failures={max_failures!r}")
         self.seed = None if seed is None else int(seed)  # numpy ints too: random.Random and SQLite refuse them
         self.max_failures = max_failures
-        self.algorithm = make_algorithm(algo)
+        self.algorithm = make_algorithm(DEFAULT_ALGO if algo is None else algo)
         self.pruner = make_pruner(pruner, self.algorithm.name)  # checked before the store is touched
         self.store = _open_store(storage)  # fails here, before any trial, if unwritable
         self.checkpoints = CheckpointFolders.for_study(self, self.name, self.store)
@@ -91,14 +94,17 @@ class Study(StudyResults):
         self._done.set()
         self.n_target = 0
         self.finish_reason: str | None = None
-        self.space = self._attach(space)
+        self.space = self._attach(space, keep_stored_algo=algo is None)
         self.n_target = len(self._finished)
 
     # --- set-up and resume ----------------------------------------------------------------
-    def _attach(self, space: SearchSpace | Mapping[str, Dimension] | None) -> SearchSpace:
+    def _attach(self, space: SearchSpace | Mapping[str, Dimension] | None, keep_stored_algo: bool) -> SearchSpace:
         record = self.store.get_study(self.name) if self.store else None
         if space is None and record is None:
             raise ValueError(f"study {self.name!r} is not in the storage, so a search space is needed")
+        if keep_stored_algo and record is not None and record.algo != self.algorithm.name:
+            self.algorithm = make_algorithm(record.algo)  # resumed as it last ran (e.g. the panel's choice)
+            make_pruner(self.pruner, self.algorithm.name)  # a stored hyperband refuses a pruner
         space = SearchSpace.coerce(space) if space is not None else record.space
         # Checked before the store is written: a refused pair (hyperband without a budget) must not
         # leave a study record, or a changed space, that no later load could open.

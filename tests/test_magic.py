@@ -196,6 +196,13 @@ def test_a_best_trial_the_changed_cell_no_longer_allows_is_named_so(ip: Interact
     assert capsys.readouterr().out.rstrip().endswith(f"(trial {best.number}, outside the current space)")
 
 
+def test_a_cell_re_run_without_algo_continues_with_the_algorithm_the_study_last_ran(ip: InteractiveShell) -> None:
+    assert tune(ip, "--seed 0 --trials 3 --name algo --maximize acc").algorithm.name == "tpe"  # a new study
+    assert tune(ip, "--algo gp --seed 0 --trials 5 --name algo --maximize acc").algorithm.name == "gp"
+    study = tune(ip, "--seed 0 --trials 7 --name algo --maximize acc")
+    assert study.algorithm.name == "gp" and len(study.trials) == 7
+
+
 def test_summary_line_names_the_first_failure(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     cell = "x = hp.uniform(0, 1)\nif x > 0.5:\n    raise ValueError(f'x={x:.2f} is too big')\nacc = x\nacc\n"
     study = tune(ip, "--algo random --seed 1 --trials 6 --name half --maximize acc", cell)

@@ -306,6 +306,18 @@ def test_a_study_resumed_with_another_algorithm_is_loaded_with_it_next_time(tmp_
     study = hw.load_study("s", db)
     study.set_algorithm("gp")  # the panel's dropdown
     assert hw.load_study("s", db).algorithm.name == "gp"
+    assert hw.Study("s", storage=db).algorithm.name == "gp"  # opening it to look changes nothing
+    again = quiet_tune(lambda p: p["x"], trials=8, algo=None, name="s", storage=db)  # algo not named
+    assert again.algorithm.name == "gp" and len(again.trials) == 8
+    assert hw.Study(space=SPACE, storage=None).algorithm.name == "tpe"  # a new study's default
+
+
+def test_a_pruner_beside_a_stored_hyperband_study_is_refused(tmp_path):
+    db, space = tmp_path / "s.db", {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+    hw.Study("hb", space, algo="hyperband", storage=db)
+    with pytest.raises(ValueError, match="does not combine with algo='hyperband'"):
+        hw.Study("hb", space, storage=db, pruner="asha")  # resumed as hyperband, which has its own rungs
+    assert hw.Study("hb", space, algo="random", storage=db, pruner="asha").algorithm.name == "random"
 
 
 def test_torch_scalars_count_and_a_one_element_tensor_names_the_fix():
