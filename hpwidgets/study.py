@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import numbers
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _execute
+from ._checks import check_max_failures, check_run, checked_seed
 from .algorithms import Algorithm, make_algorithm
 from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
 
 Objective = Callable[..., Any]
 DEFAULT_ALGO = "tpe"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _default_name() -> str:
@@ -69,11 +65,8 @@ class Study(StudyResults):
                  max_failures: int | None = None, pruner: str | Pruner | None = None) -> None:
         self.name = name or _default_name()
         self.maximize, self.target = resolve_direction(maximize, minimize)
-        if seed is not None and not _is_int(seed):  # random.Random would take "x" or 1.5 and hide the typo
-            raise ValueError(f"`seed` must be an int or None, but got seed={seed!r}")
-        if max_failures is not None and not (_is_int(max_failures) and max_failures >= 1):
-            raise ValueError(f"`max_failures >= 1` must hold (or None), but got max_failures={max_failures!r}")
-        self.seed = None if seed is None else int(seed)  # numpy ints too: random.Random and SQLite refuse them
+        self.seed = checked_seed(seed)
+        check_max_failures(max_failures)
         self.max_failures = max_failures
         self.algorithm = make_algorithm(DEFAULT_ALGO if algo is None else algo)
         self.pruner = make_pruner(pruner, self.algorithm.name)  # checked before the store is touched
@@ -244,12 +237,7 @@ class Study(StudyResults):
         ``trial.device`` slot; ``executor`` is None/"threads", "processes" or a Dask cluster
         ("dask://host:port" or a ``distributed.Client``). See ``runner.make_runner``.
         """
-        if not callable(objective):
-            raise ValueError(f"`objective` must be callable, but got {objective!r}")
-        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 0:
-            raise ValueError(f"`trials >= 0` must hold, but got trials={trials!r}")
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"`timeout > 0` must hold, but got timeout={timeout!r}")
+        check_run(objective, trials, timeout)
         if self.running:
             raise RuntimeError(f"study {self.name!r} is already running; stop() or wait() first")
         runner = runner or make_runner(parallel, gpus=gpus, per_gpu=per_gpu, executor=executor)
