@@ -141,6 +141,17 @@ def test_figures_are_plain_json_with_one_chart_per_kind():
     assert "rungs" not in build_figures(sample_trials(), no_budget_space())
 
 
+def test_axes_are_labelled_for_a_small_chart():
+    figures = build_figures(sample_trials(), SPACE, True, "acc")
+    rungs_axis = figures["rungs"]["layout"]["xaxis"]
+    assert rungs_axis["tickvals"] == [1, 2, 3, 5, 9] and rungs_axis["ticktext"] == ["1", "2", "3", "5", "9"]
+    assert rungs_axis["range"][0] < 0 < math.log10(9) < rungs_axis["range"][1]  # budget 1 and 9 inside, no 0.9
+    assert figures["slices"]["layout"]["xaxis"]["dtick"] == 1  # lr spans 3 decades: label the decades only
+    narrow = hw.SearchSpace({"lr": hw.loguniform(0.5, 2.0)})
+    assert "dtick" not in build_figures([], narrow)["slices"]["layout"]["xaxis"]  # no decade inside: plotly's
+    assert figures["parallel"]["data"][0]["line"]["showscale"] is False  # its bar covered the value axis
+
+
 def test_charts_never_import_plotly():
     code = "import hpwidgets.charts as c, sys; c.build_figures([]); print('plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")

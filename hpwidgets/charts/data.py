@@ -101,6 +101,7 @@ class ChartData(NamedTuple):
     curves: tuple[Curve, ...]
     rungs: tuple[RungPoint, ...]
     budget_name: str | None
+    budget_axis: Axis | None = None  # the budget's bounds: the rungs chart's ticks
 
 
 def trial_value(trial: FrozenTrial, target: str | None = None) -> float | None:
@@ -158,6 +159,11 @@ class ChartTracker:
     @property
     def budget_name(self) -> str | None:
         return self.space.budget_name if self.space is not None else None
+
+    @property
+    def budget_axis(self) -> Axis | None:
+        name = self.budget_name
+        return None if name is None or self.space is None else _axis(name, self.space[name])
 
     def category_axes(self) -> tuple[Axis, ...]:
         """The axes with every category seen so far (out-of-space values appended)."""
@@ -252,7 +258,7 @@ def collect(tracker: ChartTracker, contributions: Iterable[Contribution]) -> Cha
     slices = tuple(Slice(a, tuple(x for x, _ in slice_points[a.name]), tuple(p for _, p in slice_points[a.name]))
                    for a in axes)
     return ChartData(History(tuple(points), tuple(best)), Parallel(axes, tuple(rows)), slices, tuple(curves),
-                     tuple(rungs), tracker.budget_name)
+                     tuple(rungs), tracker.budget_name, tracker.budget_axis)
 
 
 # --- one chart at a time (thin views over the fold, for callers that need a single chart) -----------

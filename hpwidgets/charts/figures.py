@@ -14,7 +14,7 @@ from typing import Any
 
 from ..space import SearchSpace
 from ..trial import FrozenTrial
-from .data import Axis, ChartData, Contribution, ParallelRow, Point, chart_data
+from .data import Axis, ChartData, Contribution, ParallelRow, Point, chart_data, format_value
 
 COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e"}
 GREY = "#c8c8c8"  # trials outside the current space
@@ -50,7 +50,25 @@ def _markers(points: Iterable[Point], xs: Iterable[Any], **extra: Any) -> dict[s
 def _axis_layout(axis: Axis) -> dict[str, Any]:
     if axis.scale == "category":
         return {"type": "category", "categoryorder": "array", "categoryarray": list(axis.categories)}
-    return {"type": "log"} if axis.scale == "log" else {}
+    if axis.scale != "log":
+        return {}
+    if axis.low and axis.high and axis.low > 0 and math.log10(axis.high / axis.low) >= 2:
+        return {"type": "log", "dtick": 1, "exponentformat": "e"}  # decades: 2s and 5s crowd a third-width chart
+    return {"type": "log"}
+
+
+def _budget_ticks(axis: Axis | None) -> dict[str, Any]:
+    """Ticks at 1, 2, 3, 5, 10, 20, ... within the budget's bounds and at the bounds themselves:
+    plotly's own log ticks label 0.9 as "9" left of a budget of 1."""
+    if axis is None or axis.low is None or axis.high is None or axis.low <= 0:
+        return {}
+    low, high = axis.low, axis.high
+    nice = {float(f"{m}e{e}") for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+            for m in (1, 2, 3, 5)}
+    ticks = sorted({v for v in nice if low <= v <= high} | {low, high})
+    pad = 0.05 * max(math.log10(high / low), 1)
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": [format_value(v) for v in ticks],
+            "range": [math.log10(low) - pad, math.log10(high) + pad]}
 
 
 def _log_ticks(axis: Axis) -> dict[str, Any]:
@@ -71,6 +89,7 @@ class FigureSet:
         self.axes = data.parallel.axes
         self.space_axis = any(not r.in_space for r in data.parallel.rows)
         self.budget_name = data.budget_name
+        self.budget_ticks = _budget_ticks(data.budget_axis)
         self.value_label, self.maximize = value_label, maximize
 
     @property
@@ -109,7 +128,7 @@ class FigureSet:
         dims.append({"label": self.value_label, "values": list(values)})  # not shared with line.color
         trace = {"type": "parcoords", "dimensions": dims,
                  "line": {"color": values, "colorscale": "Viridis", "reversescale": not self.maximize,
-                          "showscale": True}}
+                          "showscale": False}}  # the value axis is the scale; a colour bar covered its labels
         margin = {"l": 60, "r": 60, "t": 80, "b": 30}  # room for the title above the axis labels
         return {"data": [trace], "layout": _layout("Parallel coordinates", "", "", margin=margin)}
 
@@ -150,8 +169,8 @@ class FigureSet:
     def _rungs(self, data: ChartData) -> Figure:
         trace = _markers((r.point for r in data.rungs), (r.budget for r in data.rungs), name="trials")
         title = f"Hyperband rungs ({self.budget_name} used)"
-        return {"data": [trace], "layout": _layout(title, str(self.budget_name), self.value_label,
-                                                   xaxis={"type": "log", "title": {"text": str(self.budget_name)}})}
+        xaxis = {"type": "log", "title": {"text": str(self.budget_name)}, **self.budget_ticks}
+        return {"data": [trace], "layout": _layout(title, str(self.budget_name), self.value_label, xaxis=xaxis)}
 
     # --- increments -------------------------------------------------------------------------
     def ops(self, contributions: Sequence[Contribution]) -> list[Op]:
