@@ -139,12 +139,18 @@ def _stopped_early(study: Study) -> bool:
 def report_figures(study: Study) -> dict[str, dict[str, Any]]:
     """Every figure of the report by its element id (charts escaped here, explainers escape their own)."""
     charts = build_figures(study.trials, study.space, study.maximize, study.target)
-    figures = {f"hpw-chart-{name}": plotly_safe(fig) for name, fig in charts.items()}
+    figures = {f"hpw-chart-{name}": plotly_safe(_untitled(fig)) for name, fig in charts.items()}
     for i, fig in enumerate(_explainer_figures(study)):
         figures[f"hpw-explain-{i}"] = fig
     for i, fig in enumerate(_explainer_figures(study, "pruner") if _stopped_early(study) else []):
         figures[f"hpw-pruning-{i}"] = fig
     return figures
+
+
+def _untitled(figure: dict[str, Any]) -> dict[str, Any]:
+    """The chart without its own title: the report's section heading above it already names it."""
+    layout = {k: v for k, v in figure["layout"].items() if k != "title"}
+    return {**figure, "layout": layout}
 
 
 def render_report(study: Study, title: str | None = None) -> str:

@@ -86,6 +86,9 @@ def test_report_has_every_section(report: Path) -> None:
         assert f'id="hpw-chart-{chart}"' in text
     assert 'id="hpw-explain-0"' in text and "Best configuration" in text
     assert text.count('<tr class="hpw-') == 13 and '<tr class="hpw-FAIL">' in text
+    assert text.count("<h2>Optimization history</h2>") == 1
+    figures = report_figures(evil_study())  # the section heading names each chart: no second title on it
+    assert all("title" not in figures[f"hpw-chart-{c}"]["layout"] for c in ("history", "parallel", "slices"))
 
 
 def test_a_pruned_study_reports_where_its_trials_were_stopped_and_escapes_it() -> None:
