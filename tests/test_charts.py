@@ -200,8 +200,9 @@ def test_one_trials_increment_does_not_grow_with_the_history():
 
 
 def test_history_svg_draws_every_point_and_escapes_the_title():
-    svg = history_svg(history(sample_trials(), True, "acc"), title="<acc>")
+    svg = history_svg(history(sample_trials(), True, "acc"), title="<acc>", value_label="<b>acc</b>")
     assert svg.count("<circle") == 4 and "<polyline" in svg and "&lt;acc&gt;" in svg
+    assert 'transform="rotate(-90' in svg and ">&lt;b&gt;acc&lt;/b&gt;</text>" in svg  # the y axis, as text
     assert "no trials yet" in history_svg(history([]))
 
 

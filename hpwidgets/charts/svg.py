@@ -18,8 +18,10 @@ def _scale(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]
     return lambda v: a + (v - lo) / span * (b - a)
 
 
-def history_svg(history: History, title: str = "Optimization history", width: int = 560, height: int = 260) -> str:
-    """``<svg>`` markup: one dot per trial (greyed outside the space) and the best-so-far step line."""
+def history_svg(history: History, title: str = "Optimization history", width: int = 560, height: int = 260,
+                value_label: str = "value") -> str:
+    """``<svg>`` markup: one dot per trial (greyed outside the space) and the best-so-far step line;
+    ``value_label`` names the y axis (the study's target)."""
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="hpw-static-chart" width="{width}" '
             f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">'
             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(title)}</text>')
@@ -29,7 +31,9 @@ def history_svg(history: History, title: str = "Optimization history", width: in
     ys = [p.value for p in history.points]
     fx = _scale(min(xs), max(xs), _PAD_L, width - _PAD_R)
     fy = _scale(min(ys), max(ys), height - _PAD_B, _PAD_T)
-    parts = [head, _axes(width, height, (min(xs), max(xs)), (min(ys), max(ys)))]
+    parts = [head, _axes(width, height, (min(xs), max(xs)), (min(ys), max(ys))),
+             f'<text x="14" y="{(height - _PAD_B + _PAD_T) / 2}" text-anchor="middle" '
+             f'transform="rotate(-90 14 {(height - _PAD_B + _PAD_T) / 2})">{html.escape(value_label)}</text>']
     for p in history.points:
         parts.append(f'<circle cx="{fx(p.number):.1f}" cy="{fy(p.value):.1f}" r="3" fill="{point_color(p)}">'
                      f'<title>#{p.number}: {p.value:.6g}</title></circle>')

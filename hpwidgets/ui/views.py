@@ -130,7 +130,8 @@ class StaticView:
 
     def bundle(self) -> dict[str, str]:
         study = self._dash.study
-        svg = history_svg(chart_data(study.trials, study.space, study.maximize, study.target).history)
+        svg = history_svg(chart_data(study.trials, study.space, study.maximize, study.target).history,
+                          value_label=study.target or "value")
         return {"text/plain": self._line,
                 "text/html": f'<div class="hpw-static"><div class="hpw-progress-line">{html.escape(self._line)}'
                              f"</div>{svg}</div>"}
