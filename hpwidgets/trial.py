@@ -173,9 +173,11 @@ class Trial:
         self._checkpoint_dir = None if folder is None else Path(folder)
 
     def report(self, step: int | None = None, **metrics: Any) -> None:
-        """Record metrics at ``step`` (default: the next step); raises TrialPruned when told to stop."""
+        """Record metrics at ``step``, the epochs (or other units) trained so far; by default the step
+        after the last report, starting at 1, as the pruners' rungs (1, 3, 9, ...) count. Raises
+        TrialPruned when told to stop."""
         if step is None:
-            step = self.reports[-1].step + 1 if self.reports else 0
+            step = self.reports[-1].step + 1 if self.reports else 1
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
             raise ValueError(f"`step` must be an integer, but got step={step!r}")
         if not metrics:

@@ -114,6 +114,16 @@ def test_reports_are_kept_and_published_and_pruning_raises():
     assert kinds == [TrialStarted, TrialReported, TrialReported, TrialReported, TrialFinished] * 2 + [StudyFinished]
 
 
+def test_reports_without_a_step_count_epochs_trained_from_1_as_the_rungs_do():
+    def objective(params, trial):
+        for _ in range(4):
+            trial.report(loss=params["x"])
+        return params["x"]
+
+    study = quiet_tune(objective, trials=1)
+    assert [r.step for r in study.trials[0].reports] == [1, 2, 3, 4]
+
+
 def test_stop_prunes_a_running_trial_at_its_next_report_and_starts_no_more():
     started = threading.Event()
 
