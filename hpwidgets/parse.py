@@ -158,9 +158,9 @@ def _syntax_error(error: SyntaxError, lines: list[str], offset: int) -> CellErro
     line = error.lineno or 1
     index = line - 1 - offset
     text = lines[index].strip() if 0 <= index < len(lines) else (error.text or "").strip()
-    if text.startswith(("%", "!")):  # the cell is plain Python: IPython's transforms do not run on it
-        return CellError(line, 1, text, "IPython magics and shell commands (% and !) do not run inside a "
-                                        "%%hptune cell; put them in a cell of their own before it")
+    if text.startswith(("%", "!")):  # IPython syntax the magic could not turn into Python line for line
+        return CellError(line, 1, text, "this IPython line (% or !) cannot run as part of each trial; "
+                                        "put it in a cell of its own before the %%hptune cell")
     return CellError(line, error.offset or 1, text, f"invalid Python: {error.msg}")
 
 

@@ -65,6 +65,15 @@ def test_load_ext_registers_the_magics() -> None:
     assert shell.find_cell_magic("hptune") is not None and shell.find_line_magic("hptune") is not None
 
 
+def test_magic_lines_in_the_cell_run_in_each_trial_and_a_cell_magic_is_refused(ip: InteractiveShell) -> None:
+    calls: list[str] = []
+    ip.register_magic_function(lambda line: calls.append(line), "line", "hpw_count")
+    tune(ip, f"{QUICK} --trials 3", "x = hp.uniform(0, 1)\n%hpw_count seen\nx")
+    assert calls == ["seen"] * 3  # IPython's transforms turned the line into a call, line for line
+    with pytest.raises(UsageError, match=r"^line 2: %%time: this IPython line \(% or !\) cannot run as part of "):
+        ip.run_cell_magic("hptune", QUICK, "%%time\nx = hp.uniform(0, 1)\nx")
+
+
 def test_default_metric_is_the_last_expression_minimised(ip: InteractiveShell) -> None:
     study = tune(ip, QUICK, "x = hp.uniform(-1, 1)\n(x - 0.3) ** 2")
     assert not study.maximize and study.target is None

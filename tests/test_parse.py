@@ -131,8 +131,8 @@ def test_parsing_never_runs_user_code() -> None:
     ("e = hp.budget(1, 9)\nx = hp.uniform(0, 1)\nf = 3  # @hp budget(1, 3)", 3, 1, "f = 3  # @hp budget(1, 3)",
      "a cell has one hp.budget (Hyperband's resource), and 'e' on line 1 is one already"),
     ("%matplotlib inline\nx = hp.uniform(0, 1)", 1, 1, "%matplotlib inline",
-     "IPython magics and shell commands (% and !) do not run inside a %%hptune cell"),
-    ("x = hp.uniform(0, 1)\n!nvidia-smi", 2, 1, "!nvidia-smi", "put them in a cell of their own before it"),
+     "this IPython line (% or !) cannot run as part of each trial"),  # the magic transforms what it can first
+    ("x = hp.uniform(0, 1)\n!nvidia-smi", 2, 1, "!nvidia-smi", "put it in a cell of its own before the %%hptune"),
     ("", 1, 1, "(empty cell)", "no hyperparameters"),
 ])
 def test_bad_cells_name_line_column_text_and_problem(text: str, line: int, col: int, offending: str,
