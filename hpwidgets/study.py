@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from ._checks import check_max_failures, check_run, checked_seed
-from .algorithms import Algorithm, make_algorithm
+from .algorithms import ALGORITHMS, Algorithm, make_algorithm
 from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
@@ -96,6 +96,9 @@ class Study(StudyResults):
         if space is None and record is None:
             raise ValueError(f"study {self.name!r} is not in the storage, so a search space is needed")
         if keep_stored_algo and record is not None and record.algo != self.algorithm.name:
+            if record.algo not in ALGORITHMS:  # an Algorithm object of the user's: only they can rebuild it
+                raise ValueError(f"study {self.name!r} last ran algorithm {record.algo!r}, which is not built "
+                                 f"in; pass algo= (that Algorithm object, or a name) to resume it")
             self.algorithm = make_algorithm(record.algo)  # resumed as it last ran (e.g. the panel's choice)
             make_pruner(self.pruner, self.algorithm.name)  # a stored hyperband refuses a pruner
         space = SearchSpace.coerce(space) if space is not None else record.space

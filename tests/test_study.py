@@ -337,3 +337,16 @@ def test_torch_scalars_count_and_a_one_element_tensor_names_the_fix():
     assert study.trials[0].value == pytest.approx(2 * study.trials[0].params["x"], rel=1e-6)
     study = quiet_tune(lambda p: torch.tensor([p["x"]]), trials=1)
     assert "(Tensor); a one-element array: return .item() of it" in study.trials[0].error
+
+
+def test_a_study_of_the_users_own_algorithm_asks_for_it_on_resume(tmp_path):
+    from hpwidgets.algorithms import RandomSearch
+
+    class Mine(RandomSearch):
+        name = "mine"
+
+    db = tmp_path / "s.db"
+    quiet_tune(lambda p: p["x"], trials=2, algo=Mine(), name="own", storage=db)
+    with pytest.raises(ValueError, match="study 'own' last ran algorithm 'mine', which is not built in; pass algo="):
+        hw.load_study("own", db)
+    assert len(hw.load_study("own", db, algo=Mine()).trials) == 2
