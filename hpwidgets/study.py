@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from ._checks import check_max_failures, check_run, checked_seed
-from .algorithms import ALGORITHMS, Algorithm, make_algorithm
+from .algorithms import Algorithm, make_algorithm, stored_algorithm
 from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
@@ -95,16 +95,20 @@ class Study(StudyResults):
         record = self.store.get_study(self.name) if self.store else None
         if space is None and record is None:
             raise ValueError(f"study {self.name!r} is not in the storage, so a search space is needed")
-        if keep_stored_algo and record is not None and record.algo != self.algorithm.name:
-            if record.algo not in ALGORITHMS:  # an Algorithm object of the user's: only they can rebuild it
-                raise ValueError(f"study {self.name!r} last ran algorithm {record.algo!r}, which is not built "
-                                 f"in; pass algo= (that Algorithm object, or a name) to resume it")
-            self.algorithm = make_algorithm(record.algo)  # resumed as it last ran (e.g. the panel's choice)
-            make_pruner(self.pruner, self.algorithm.name)  # a stored hyperband refuses a pruner
+        adopted = keep_stored_algo and record is not None and record.algo != self.algorithm.name
+        if adopted:  # resumed with what it last ran, e.g. the panel's dropdown choice
+            self.algorithm = stored_algorithm(record.algo, self.name)
         space = SearchSpace.coerce(space) if space is not None else record.space
         # Checked before the store is written: a refused pair (hyperband without a budget) must not
         # leave a study record, or a changed space, that no later load could open.
-        self.algorithm.setup(space, seed=self.seed, maximize=self.maximize, target=self.target)
+        try:
+            make_pruner(self.pruner, self.algorithm.name)  # a stored hyperband refuses a pruner
+            self.algorithm.setup(space, seed=self.seed, maximize=self.maximize, target=self.target)
+        except ValueError as error:
+            if not adopted:
+                raise
+            raise ValueError(f"{error} (study {self.name!r} last ran {self.algorithm.name!r}; name another "
+                             f"algorithm to change it)") from None
         if self.pruner is not None:
             self.pruner.setup(space, maximize=self.maximize, target=self.target)
         if self.store is not None:

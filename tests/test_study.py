@@ -325,8 +325,11 @@ def test_a_study_resumed_with_another_algorithm_is_loaded_with_it_next_time(tmp_
 def test_a_pruner_beside_a_stored_hyperband_study_is_refused(tmp_path):
     db, space = tmp_path / "s.db", {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
     hw.Study("hb", space, algo="hyperband", storage=db)
-    with pytest.raises(ValueError, match="does not combine with algo='hyperband'"):
+    with pytest.raises(ValueError, match=r"does not combine with algo='hyperband'.*\(study 'hb' last ran "
+                                         r"'hyperband'; name another algorithm to change it\)"):
         hw.Study("hb", space, storage=db, pruner="asha")  # resumed as hyperband, which has its own rungs
+    with pytest.raises(ValueError, match=r"needs a budget dimension.*last ran 'hyperband'"):
+        hw.Study("hb", {"x": hw.uniform(0, 1)}, storage=db)  # the budget line gone from the cell
     assert hw.Study("hb", space, algo="random", storage=db, pruner="asha").algorithm.name == "random"
 
 

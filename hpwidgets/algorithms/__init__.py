@@ -56,4 +56,12 @@ def make_algorithm(algo: str | Algorithm) -> Algorithm:
     return _REGISTRY[algo]()
 
 
+def stored_algorithm(name: str, study: str) -> Algorithm:
+    """The built-in algorithm that a stored study last ran, from the name its record keeps."""
+    if name not in _REGISTRY:  # an Algorithm object of the user's: only they can rebuild it
+        raise ValueError(f"study {study!r} last ran algorithm {name!r}, which is not built in; pass algo= "
+                         f"(that Algorithm object, or a name) to resume it")
+    return _REGISTRY[name]()
+
+
 __all__ = ["ALGORITHMS", "Algorithm", "RandomSearch", "make_algorithm"]
