@@ -39,14 +39,14 @@ def mnist(train: bool = True) -> hw.datasets.ArrayDataset:
     root = data_dir()
     if root is not None and (root / "MNIST" / "raw").is_dir():
         return hw.datasets.mnist(root, train=train, download=False)
-    return hw.datasets.mnist(HERE / "data", train=train)
+    return hw.datasets.mnist(HERE / "data", train=train, download=True)  # no data folder: fetch it
 
 
 def california() -> hw.datasets.ArrayDataset:
     """California housing from the data folder's cal_housing.data, else scikit-learn's fetcher."""
     root = data_dir()
     path = None if root is None else root / "california_housing" / "cal_housing.data"
-    return hw.datasets.california_housing(path if path is not None and path.is_file() else None)
+    return hw.datasets.california_housing(path if path is not None and path.is_file() else None, download=True)
 
 
 def _first(dataset: hw.datasets.ArrayDataset, n: int) -> hw.datasets.ArrayDataset:

@@ -2,9 +2,11 @@
 
 * ``digits()``: scikit-learn's bundled 8x8 digits (always offline).
 * ``mnist(root)``: the MNIST IDX files in ``root/MNIST/raw`` (plain or ``.gz``), read here
-  without torchvision; when they are missing, torchvision downloads them (online only).
+  without torchvision; ``download=True`` lets torchvision fetch missing files (online only).
 * ``california_housing(path)``: StatLib's ``cal_housing.data`` turned into scikit-learn's 8
-  features and target; with no path, scikit-learn's fetcher (its cache, else a download).
+  features and target; with no path, scikit-learn's cache (``download=True``: its fetcher).
+
+Nothing here touches the network unless ``download=True`` says so (torchvision's own default).
 
 Each returns an ``ArrayDataset``: ``X, y = hw.datasets.digits()`` unpacks it, and
 ``hw.data.from_torchvision(hw.datasets.mnist(root), device)`` puts it on a device with the
@@ -112,7 +114,7 @@ def _download_mnist(root: Path) -> None:
         MNIST(str(root), train=train, download=True)
 
 
-def mnist(root: str | os.PathLike[str] = "data", train: bool = True, *, download: bool = True) -> ArrayDataset:
+def mnist(root: str | os.PathLike[str] = "data", train: bool = True, *, download: bool = False) -> ArrayDataset:
     """MNIST's training (60000) or test (10000) images: data uint8 (N, 28, 28), targets int64.
 
     Reads ``root/MNIST/raw`` as torchvision lays it out (plain or ``.gz`` IDX files), offline.
@@ -123,8 +125,8 @@ def mnist(root: str | os.PathLike[str] = "data", train: bool = True, *, download
     folder = _raw_folder(root)
     if _find(folder, images_stem) is None or _find(folder, labels_stem) is None:
         if not download:
-            raise FileNotFoundError(f"no MNIST {images_stem}[.gz] and {labels_stem}[.gz] in {folder}, and "
-                                    f"download=False")
+            raise FileNotFoundError(f"no MNIST {images_stem}[.gz] and {labels_stem}[.gz] in {folder}; point "
+                                    f"root at the folder holding MNIST/raw, or pass download=True to fetch them")
         _download_mnist(root)
         folder = root / "MNIST" / "raw"
     images, labels = read_idx(_find(folder, images_stem)), read_idx(_find(folder, labels_stem))  # type: ignore[arg-type]
@@ -136,10 +138,12 @@ def mnist(root: str | os.PathLike[str] = "data", train: bool = True, *, download
 
 
 def _california_file(path: Path) -> Path:
-    for candidate in (path, path / "cal_housing.data", path / "CaliforniaHousing" / "cal_housing.data"):
+    for candidate in (path, path / "cal_housing.data", path / "CaliforniaHousing" / "cal_housing.data",
+                      path / "california_housing" / "cal_housing.data"):  # a data root, as mnist(root) takes
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"no cal_housing.data at {path} (nor in it, nor in its CaliforniaHousing folder)")
+    raise FileNotFoundError(f"no cal_housing.data at {path} (nor in it, nor in its CaliforniaHousing or "
+                            f"california_housing folder)")
 
 
 def california_from_raw(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,14 +156,19 @@ def california_from_raw(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features, value / 100000.0
 
 
-def california_housing(path: str | os.PathLike[str] | None = None) -> ArrayDataset:
+def california_housing(path: str | os.PathLike[str] | None = None, *, download: bool = False) -> ArrayDataset:
     """California housing (20640 block groups): X float64 (N, 8) as scikit-learn names them, y in $100k.
 
-    ``path``: the ``cal_housing.data`` file or a folder holding it. None: scikit-learn's fetcher.
+    ``path``: the ``cal_housing.data`` file or a folder holding it. None: scikit-learn's cache, which
+    its fetcher fills only with ``download=True``.
     """
     if path is None:
-        from sklearn.datasets import fetch_california_housing
-        bunch = fetch_california_housing()
+        from sklearn.datasets import fetch_california_housing, get_data_home
+        try:
+            bunch = fetch_california_housing(download_if_missing=download)
+        except OSError:  # not cached, and no download allowed
+            raise FileNotFoundError(f"California housing is not in scikit-learn's cache ({get_data_home()}); "
+                                    f"pass the path of cal_housing.data, or download=True to fetch it") from None
         return ArrayDataset(bunch.data, bunch.target, "california_housing", tuple(bunch.feature_names),
                             description=bunch.DESCR)
     raw = np.loadtxt(_california_file(Path(path)), delimiter=",", dtype=np.float64, ndmin=2)

@@ -65,8 +65,9 @@ def test_mnist_accepts_the_raw_folder_itself_and_prefers_the_plain_file(tmp_path
 
 
 def test_mnist_missing_offline_says_where_it_looked(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no MNIST train-images-idx3-ubyte\[.gz\].*download=False"):
-        hw.datasets.mnist(tmp_path, download=False)
+    with pytest.raises(FileNotFoundError, match=r"no MNIST train-images-idx3-ubyte\[.gz\].*download=True to fetch"):
+        hw.datasets.mnist(tmp_path / "typo")  # offline by default, as torchvision's own loader is
+    assert list(tmp_path.iterdir()) == []  # no folder made, nothing fetched
 
 
 def write_housing(path: Path) -> np.ndarray:
@@ -88,6 +89,19 @@ def test_california_housing_builds_scikit_learns_features_from_the_raw_file(tmp_
         california_from_raw(np.zeros((2, 8)))
     with pytest.raises(FileNotFoundError, match=r"no cal_housing\.data"):
         hw.datasets.california_housing(tmp_path / "elsewhere")
+
+
+def test_california_housing_takes_the_data_root_that_mnist_takes(tmp_path):
+    (tmp_path / "california_housing").mkdir()
+    rows = write_housing(tmp_path / "california_housing" / "cal_housing.data")
+    assert np.allclose(hw.datasets.california_housing(tmp_path).targets, rows[:, 8] / 1e5)  # $HPW_DATA's layout
+
+
+def test_california_housing_without_a_path_reads_scikit_learns_cache_and_fetches_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))  # an empty cache
+    with pytest.raises(FileNotFoundError, match=r"not in scikit-learn's cache .*download=True to fetch it"):
+        hw.datasets.california_housing()
+    assert not any(tmp_path.rglob("*.data")) and not any(tmp_path.rglob("*.tgz"))
 
 
 def test_digits_are_scikit_learns_bundled_images():
