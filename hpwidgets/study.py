@@ -95,7 +95,7 @@ class Study(StudyResults):
         record = self.store.get_study(self.name) if self.store else None
         if space is None and record is None:
             raise ValueError(f"study {self.name!r} is not in the storage, so a search space is needed")
-        adopted = keep_stored_algo and record is not None and record.algo != self.algorithm.name
+        adopted = keep_stored_algo and record is not None and record.algo != self.algorithm.spec()
         if adopted:  # resumed with what it last ran, e.g. the panel's dropdown choice
             self.algorithm = stored_algorithm(record.algo, self.name)
         space = SearchSpace.coerce(space) if space is not None else record.space
@@ -107,17 +107,17 @@ class Study(StudyResults):
         except ValueError as error:
             if not adopted:
                 raise
-            raise ValueError(f"{error} (study {self.name!r} last ran {self.algorithm.name!r}; name another "
+            raise ValueError(f"{error} (study {self.name!r} last ran {self.algorithm.spec()!r}; name another "
                              f"algorithm to change it)") from None
         if self.pruner is not None:
             self.pruner.setup(space, maximize=self.maximize, target=self.target)
         if self.store is not None:
             direction = "maximize" if self.maximize else "minimize"
             record = self.store.open_study(self.name, direction=direction, target=self.target, space=space,
-                                           algo=self.algorithm.name)
+                                           algo=self.algorithm.spec())
             self._record = record
-            if (record.space, record.algo) != (space, self.algorithm.name):  # a changed cell, another --algo
-                self.store.update_study(record.id, space=space, algo=self.algorithm.name)
+            if (record.space, record.algo) != (space, self.algorithm.spec()):  # a changed cell, another --algo
+                self.store.update_study(record.id, space=space, algo=self.algorithm.spec())
             self.store.mark_interrupted(record.id)
         for trial in self.store.load_trials(self._record.id) if self.store else []:
             if trial.state.finished:
@@ -183,7 +183,7 @@ class Study(StudyResults):
                 algorithm.tell(trial)
             self.algorithm = algorithm
         if self.store is not None:  # so that a later resume or load_study continues with it
-            self.store.update_study(self._record.id, algo=algorithm.name)
+            self.store.update_study(self._record.id, algo=algorithm.spec())
 
     def set_pruner(self, pruner: str | Pruner | None) -> None:
         """Swap the pruner between runs (the panel's dropdown; None or "none" for no pruning).

@@ -3,40 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from ._spec import UNWRITTEN, parse_spec
 from .base import Algorithm
 from .random import RandomSearch
 
 
-def _tpe() -> Algorithm:
+def _tpe(**options: Any) -> Algorithm:
     from .tpe_native import NativeTPE
-    return NativeTPE()
+    return NativeTPE(**options)
 
 
-def _gp() -> Algorithm:
+def _gp(**options: Any) -> Algorithm:
     from .gp_native import NativeGP
-    return NativeGP()
+    return NativeGP(**options)
 
 
-def _tpe_hyperopt() -> Algorithm:
+def _tpe_hyperopt(**options: Any) -> Algorithm:
     from .tpe import TPE
-    return TPE()
+    return TPE(**options)
 
 
-def _gp_skopt() -> Algorithm:
+def _gp_skopt(**options: Any) -> Algorithm:
     from .gp import GP
-    return GP()
+    return GP(**options)
 
 
-def _hyperband() -> Algorithm:
+def _hyperband(**options: Any) -> Algorithm:
     from .hyperband import Hyperband
-    return Hyperband()
+    return Hyperband(**options)
 
 
 # Model-based algorithms import heavy libraries, so they are built lazily by name. "tpe" and "gp"
 # are our own (they beat hyperopt's and scikit-optimize's regret, see benchmarks/RESULTS.md);
 # the wrapped libraries stay reachable under their own names.
-_REGISTRY: dict[str, Callable[[], Algorithm]] = {
+_REGISTRY: dict[str, Callable[..., Algorithm]] = {
     "random": RandomSearch,
     "tpe": _tpe,
     "gp": _gp,
@@ -48,20 +50,27 @@ ALGORITHMS = tuple(_REGISTRY)
 
 
 def make_algorithm(algo: str | Algorithm) -> Algorithm:
-    """An algorithm object from a name (``"tpe"``) or the object itself (for options)."""
+    """An algorithm object from a name (``"tpe"``), a spec with options (``"hyperband(eta=2)"``,
+    what ``Algorithm.spec()`` writes) or the object itself."""
     if isinstance(algo, Algorithm):
         return algo
-    if not isinstance(algo, str) or algo not in _REGISTRY:
+    name, options = parse_spec(algo) if isinstance(algo, str) else (algo, {})
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(f"unknown algorithm {algo!r}; expected one of {list(ALGORITHMS)} or an Algorithm object")
-    return _REGISTRY[algo]()
+    try:
+        return _REGISTRY[name](**options)
+    except TypeError as error:  # an option the constructor does not take
+        raise ValueError(f"algorithm {algo!r}: {error}") from None
 
 
-def stored_algorithm(name: str, study: str) -> Algorithm:
-    """The built-in algorithm that a stored study last ran, from the name its record keeps."""
-    if name not in _REGISTRY:  # an Algorithm object of the user's: only they can rebuild it
-        raise ValueError(f"study {study!r} last ran algorithm {name!r}, which is not built in; pass algo= "
-                         f"(that Algorithm object, or a name) to resume it")
-    return _REGISTRY[name]()
+def stored_algorithm(spec: str, study: str) -> Algorithm:
+    """The built-in algorithm that a stored study last ran, rebuilt from the spec its record keeps."""
+    name = spec.partition("(")[0]
+    if name not in _REGISTRY or spec.endswith(UNWRITTEN):  # the user's object: only they can rebuild it
+        raise ValueError(f"study {study!r} last ran algorithm {spec!r}, which is not built in or has "
+                         f"options that cannot be stored; pass algo= (that Algorithm object, or a name) "
+                         f"to resume it")
+    return make_algorithm(spec)
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "RandomSearch", "make_algorithm"]

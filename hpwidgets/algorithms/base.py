@@ -27,16 +27,29 @@ from __future__ import annotations
 
 import random as _random
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..space import SearchSpace
 from ..trial import FrozenTrial, TrialState
+from ._spec import record_options, spec_of
 
 
 class Algorithm(ABC):
     """Base class: keeps the space, the seed, the direction and the told history."""
 
     name: str = "algorithm"
+    _options: Mapping[str, Any] = MappingProxyType({})  # the constructor's arguments (``_spec.record_options``)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        record_options(cls)
+
+    def spec(self) -> str:
+        """The name and constructor options as one string (``hyperband(eta=2)``): what a stored
+        study records, so that resuming it rebuilds the same algorithm (``make_algorithm(spec)``)."""
+        return spec_of(self.name, self._options, type(self).__module__.startswith("hpwidgets."))
 
     def __init__(self) -> None:
         self.space: SearchSpace | None = None
