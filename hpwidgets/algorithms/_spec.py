@@ -10,8 +10,11 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import numbers
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 UNWRITTEN = "(...)"  # options exist but are not literals: only the user's object rebuilds it
 _LITERALS = (str, int, float, bool, type(None))
@@ -37,7 +40,20 @@ def record_options(cls: type) -> None:
 def _literal(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return all(_literal(v) for v in value)
-    return isinstance(value, _LITERALS)
+    return isinstance(value, (*_LITERALS, numbers.Real, np.bool_))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones: ``repr(np.float64(0.1))`` would not read back as a literal."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return str(value) if isinstance(value, str) else value
 
 
 def spec_of(name: str, options: Mapping[str, Any], ours: bool) -> str:
@@ -49,7 +65,7 @@ def spec_of(name: str, options: Mapping[str, Any], ours: bool) -> str:
         return name
     if not all(_literal(v) for v in options.values()):
         return f"{name}{UNWRITTEN}"
-    return f"{name}({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+    return f"{name}({', '.join(f'{k}={_plain(v)!r}' for k, v in options.items())})"
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:

@@ -4,6 +4,7 @@ bracket evaluates, at which budget. Pure, exact (rational) and shared with the e
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,10 @@ class BracketSpec:
 
 
 def as_eta(eta: Any) -> Fraction:
-    ok = isinstance(eta, (int, float)) and not isinstance(eta, bool) and math.isfinite(eta) and eta > 1
+    ok = isinstance(eta, numbers.Real) and not isinstance(eta, bool) and math.isfinite(eta) and eta > 1
     if not ok:
         raise ValueError(f"`eta` must be a number > 1, but got eta={eta!r}")
-    return Fraction(eta)
+    return Fraction(eta.item() if hasattr(eta, "item") else eta)  # numpy scalars as Python numbers
 
 
 def bracket_table(min_budget: int, max_budget: int, eta: float = 3) -> tuple[BracketSpec, ...]:

@@ -3,6 +3,7 @@ study stores, so a resume (``algo=None``) rebuilds the same algorithm, not its d
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import hpwidgets as hw
@@ -27,6 +28,16 @@ def test_a_spec_names_the_options_and_rebuilds_the_same_algorithm(algorithm, spe
     assert algorithm.spec() == spec
     rebuilt = make_algorithm(spec)
     assert type(rebuilt) is type(algorithm) and rebuilt.spec() == spec
+
+
+def test_numpy_options_are_written_as_python_literals():
+    tpe = NativeTPE(width_step=np.float64(0.1), n_startup_trials=np.int64(8), pending_best_only=np.bool_(True))
+    assert tpe.spec() == "tpe(n_startup_trials=8, pending_best_only=True, width_step=0.1)"  # not np.float64(0.1)
+    assert make_algorithm(tpe.spec()).spec() == tpe.spec()
+    assert Hyperband(eta=np.int64(2)).spec() == "hyperband(eta=2)"
+    for bad in (1, "3", True, float("inf")):
+        with pytest.raises(ValueError, match="`eta` must be a number > 1"):
+            Hyperband(eta=bad)
 
 
 def test_options_that_are_objects_cannot_be_written_down():
