@@ -87,7 +87,7 @@ def _best(study: Study) -> FrozenTrial | None:
 def _summary(study: Study, trials: list[FrozenTrial]) -> str:
     counts = {s: sum(t.state is s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     target = f" {study.target}" if study.target else ""
-    parts = [f"algorithm {study.algorithm.name}", f"{study.direction}{target}",
+    parts = [f"algorithm {study.algorithm.spec()}", f"{study.direction}{target}",  # with its options
              f"{len(trials)} trials ({counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
              f"{counts[TrialState.FAIL]} failed)"]
     durations = [t.duration for t in trials if t.duration is not None]

@@ -103,6 +103,12 @@ def test_a_pruned_study_reports_where_its_trials_were_stopped_and_escapes_it() -
     assert "hpw-pruning-0" not in report_figures(evil_study())  # no pruner, nothing stopped: no section
 
 
+def test_report_names_the_algorithm_with_its_options() -> None:
+    from hpwidgets.algorithms.hyperband import Hyperband
+    study = hw.Study(space={"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}, algo=Hyperband(eta=2), storage=None)
+    assert "algorithm hyperband(eta=2) · minimize" in render_report(study)
+
+
 def test_report_of_a_study_without_trials(tmp_path: Path) -> None:
     study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="gp", storage=None)
     text = render_report(study)
