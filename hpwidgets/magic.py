@@ -27,7 +27,6 @@ from .algorithms.pruners import PRUNERS
 from .cell import CellObjective, hp, portable_namespace
 from .magic_commands import (
     LINE,
-    best_or_none,
     clean,
     control,
     storage_path,
@@ -46,7 +45,7 @@ from .options import (
     positive,
 )
 from .parse import LAST, CellError, ParsedCell, parse
-from .results import failure_summary, outside_space_note
+from .results import best_or_none, failure_summary, outside_space_note
 from .study import Study
 from .trial import TrialState
 

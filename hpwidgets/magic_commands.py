@@ -12,8 +12,8 @@ from pathlib import Path
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .results import best_or_none
 from .study import Study
-from .trial import FrozenTrial
 
 COMMANDS = ("list", "show", "stop", "resume", "report", "clean")
 
@@ -25,13 +25,6 @@ def unquote(text: str) -> str:
 
 def storage_path(text: str) -> str | None:
     return None if text.strip().lower() in ("none", ":memory:") else text
-
-
-def best_or_none(study: Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:  # no complete trial yet
-        return None
 
 
 LINE = MagicArgumentParser(prog="%hptune", description="Manage studies: " + ", ".join(COMMANDS) + ".")

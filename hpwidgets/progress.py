@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .events import Event, StudyFinished, TrialFinished
+from .results import best_or_none
 from .trial import TrialState
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ class ProgressBar:
         self._study = study
         done = len(study.trials)
         self._bar = tqdm(total=study.n_target, initial=done, desc=study.name, unit="trial", leave=True)
-        self._best: float | None = _best_value(study)  # a resumed study's best so far, as its summary says
+        best = best_or_none(study)  # a resumed study's best so far, as its summary says
+        self._best: float | None = None if best is None else best.value
         self._failed = sum(t.state is TrialState.FAIL for t in study.trials)
 
     def __call__(self, event: Event) -> None:
@@ -43,10 +45,3 @@ class ProgressBar:
             postfix["failed"] = str(self._failed)
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
-
-
-def _best_value(study: Study) -> float | None:
-    try:
-        return study.best_value
-    except ValueError:  # nothing completed yet
-        return None

@@ -26,6 +26,14 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     return row
 
 
+def best_or_none(study: Study) -> FrozenTrial | None:
+    """The best trial, or None before any trial has completed (where ``best_trial`` raises)."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
 def first_failure(trials: Sequence[FrozenTrial]) -> str | None:
     """The failed trials in one clause, e.g. ``3 failed, the first (trial 0) with ZeroDivisionError:
     division by zero``; None when none failed. Terminal summaries add it: without it a study whose
