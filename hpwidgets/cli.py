@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ALGORITHMS, PRUNERS, __version__
+from .dask_runner import ClusterError
 from .options import (
     EXECUTOR_HELP,
     GPUS_HELP,
@@ -241,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning(args.command)  # not Python's file:line plus source
     try:
         status = args.func(args)
-    except (CommandError, StorageError, ReportError, ImportError) as error:  # ImportError: a package's hint
+    except (CommandError, StorageError, ReportError, ClusterError, ImportError) as error:  # ImportError: a hint
         print(f"hptune {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -29,6 +29,10 @@ GPU = "GPU"  # the Dask worker resource name GPU workers declare
 WAIT_FOR_WORKERS_S = 60.0
 
 
+class ClusterError(ConnectionError):
+    """The Dask scheduler named by ``executor`` cannot be reached, or no worker joins it."""
+
+
 def connect(executor: Any) -> tuple[Any, bool]:
     """(client, whether we created it and so must close it)."""
     if not isinstance(executor, str):
@@ -37,8 +41,31 @@ def connect(executor: Any) -> tuple[Any, bool]:
         from distributed import Client
     except ImportError as error:
         raise ImportError("executor='dask://...' needs Dask: pip install 'hpwidgets[dask]'") from error
-    address = "tcp://" + executor[len("dask://"):] if executor.startswith("dask://") else executor
-    return Client(address, set_as_default=False), True
+    address = scheduler_address(executor)
+    try:
+        return Client(address, set_as_default=False), True
+    except (OSError, ValueError) as error:  # Dask's connect timeout is an OSError; a bad address a ValueError
+        raise ClusterError(f"cannot reach the Dask scheduler at {executor!r} ({error}); start one with "
+                           f"`dask scheduler` and a worker with `dask worker {address}`") from None
+
+
+def scheduler_address(executor: str) -> str:
+    """Dask's own address for ``executor``: ``dask://host:port`` is ``tcp://host:port``."""
+    return "tcp://" + executor[len("dask://"):] if executor.startswith("dask://") else executor
+
+
+def wait_for_a_worker(client: Any, owned: bool) -> None:
+    """A scheduler with no workers would queue every trial forever: wait a while, then say so."""
+    if client.nthreads():
+        return
+    try:
+        client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+    except TimeoutError:  # Dask's WorkerStartTimeoutError is one
+        address = client.scheduler.address
+        if owned:
+            client.close()
+        raise ClusterError(f"the Dask scheduler at {address} has no workers after {WAIT_FOR_WORKERS_S:g} s; "
+                           f"start one with `dask worker {address}`") from None
 
 
 def cluster_gpus(client: Any) -> float:
@@ -73,8 +100,7 @@ class DaskRunner(ThreadRunner):
     def __init__(self, executor: Any, *, parallel: int = 1, gpus: GpuSpec = None, per_gpu: PerGpu = 1) -> None:
         check_per_gpu(per_gpu)
         self.client, self._owned = connect(executor)
-        if not self.client.nthreads():
-            self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+        wait_for_a_worker(self.client, self._owned)
         self._hosts = threads_by_host(self.client.nthreads())
         self._gpus = cluster_gpus(self.client) if gpus is not None and gpus != [] else 0.0
         if gpus not in (None, [], "auto") and not self._gpus:

@@ -25,6 +25,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from .algorithms import ALGORITHMS
 from .algorithms.pruners import PRUNERS
 from .cell import CellObjective, hp, portable_namespace
+from .dask_runner import ClusterError
 from .magic_commands import (
     LINE,
     clean,
@@ -234,7 +235,10 @@ class HPTuneMagics(Magics):
         if args.edit and launch.dashboard is not None:
             launch.pending = True  # Start on the panel calls launch.start()
             return
-        launch.start()
+        try:
+            launch.start()
+        except ClusterError as error:  # a wrong --executor address: the user's input, not our bug
+            raise UsageError(str(error)) from None
         if not launch.background:
             _block(study)
             print(_summary(study))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dask
@@ -15,6 +17,8 @@ import pytest
 from live_reports import RETRIED, STEPS, dies_once_after_3_reports, reported, reports_until_stopped, stop_at_step_5
 
 import hpwidgets as hw
+from hpwidgets import dask_runner
+from hpwidgets.dask_runner import ClusterError
 from hpwidgets.events import TrialReported
 from hpwidgets.trial import TrialState
 
@@ -203,3 +207,37 @@ def test_command_line_runs_trials_on_the_cluster(client, tmp_path: Path) -> None
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert {t.metrics["pid"] for t in trials} <= set(client.run(os.getpid).values())  # the workers' pids
 
+
+
+@pytest.fixture
+def unreachable() -> Iterator[str]:
+    """A ``dask://`` address nothing listens on, with Dask's connect timeout cut to 1 s."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        yield f"dask://127.0.0.1:{port}"
+
+
+def test_an_unreachable_scheduler_is_one_line_on_the_command_line(unreachable, tmp_path: Path, capsys) -> None:
+    from hpwidgets import cli
+    script = tmp_path / "task.py"
+    script.write_text("import hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def objective(params):\n    return params['x']\n")
+    assert cli.main(["run", f"{script}:objective", "--trials", "2", "--executor", unreachable,
+                     "--storage", "none", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"hptune run: cannot reach the Dask scheduler at {unreachable!r} (")
+    assert error.rstrip().endswith(f"`dask worker {unreachable.replace('dask://', 'tcp://')}`")
+    assert len(error.splitlines()) == 1
+
+
+def test_a_scheduler_without_workers_is_named_after_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dask_runner, "WAIT_FOR_WORKERS_S", 0.5)
+    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(ClusterError, match=f"^the Dask scheduler at {address} has no workers after 0.5 s; "
+                                               f"start one with `dask worker {address}`$"):
+            hw.tune(lambda params: params["x"], SPACE, trials=1, executor=address.replace("tcp://", "dask://"),
+                    storage=None, progress=False)

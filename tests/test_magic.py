@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -266,6 +267,19 @@ def test_usage_error_in_run_cell_shows_no_traceback(ip: InteractiveShell,
     out = capsys.readouterr()
     assert isinstance(result.error_in_exec, UsageError)
     assert "UsageError: line 2: hp.lognormal(1, 2): unknown distribution" in out.err + out.out
+    assert "Traceback" not in out.err + out.out
+
+
+def test_an_unreachable_dask_scheduler_is_a_usage_error(ip: InteractiveShell, capsys) -> None:
+    import dask
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"dask://127.0.0.1:{probe.getsockname()[1]}"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        result = ip.run_cell(f"%%hptune {QUICK} --storage none --executor {address}\n{CELL}")
+    out = capsys.readouterr()
+    assert isinstance(result.error_in_exec, UsageError)
+    assert f"UsageError: cannot reach the Dask scheduler at {address!r} (" in out.err + out.out
     assert "Traceback" not in out.err + out.out
 
 
