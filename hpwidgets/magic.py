@@ -161,6 +161,10 @@ def _direction(args: argparse.Namespace, parsed: ParsedCell, line: str) -> tuple
     if parsed.metric is None:
         raise UsageError(f"line 1: %%hptune {line}: no metric: end the cell with the value to optimise "
                          f"(e.g. `accuracy`) or pass --maximize NAME / --minimize NAME")
+    if re.match(r"print\s*\(", parsed.metric):  # a teacher's habit; every trial would fail with None
+        raise UsageError(f"line {parsed.body.body[-1].lineno}: {parsed.metric}: print() returns None, so no "
+                         f"trial would have a value to optimise: end the cell with the value itself "
+                         f"or pass --maximize NAME / --minimize NAME")
     # A last expression that is a plain name labels the study's target like --maximize NAME would.
     return {flag: parsed.metric if parsed.metric.isidentifier() else True}, LAST
 

@@ -248,6 +248,7 @@ def test_summary_line_names_the_first_failure(ip: InteractiveShell, capsys: pyte
     ("--algo hyperband --prune asha", CELL, "pruner='asha' does not combine with algo='hyperband'"),
     ("--gpus many", CELL, "--gpus must be auto, none or GPU indices"),
     ("--per-gpu 0", CELL, "--per-gpu must be a positive int or auto, but got '0'"),
+    ("", "x = hp.uniform(0, 1)\nprint(x)\n", r"line 3: print\(x\): print\(\) returns None, so no trial"),
     ("--executor mpi", CELL, "--executor must be thread, process or dask://host:port, but got 'mpi'"),
     ("--edit", CELL, "--edit needs the widget panel"),
     ("--edit --wait", CELL, "use one"),
