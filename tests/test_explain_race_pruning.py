@@ -133,3 +133,26 @@ def test_a_pruned_study_explained_live_shows_its_rungs_and_stopped_trials() -> N
     assert [trace["name"] for trace in figure["data"]] == ["stopped early", "trained to the end", "where it stopped"]
     assert len(figure["data"][2]["x"]) == stopped and [s["x0"] for s in figure["layout"]["shapes"]] == [1, 3]
     json.dumps(figure)
+
+
+@pytest.mark.parametrize("options", [{"param": "z"}, {"kind": "tpe", "pair": ("x", "q")}, {"pair": "xy"}])
+def test_a_parameter_name_the_space_lacks_is_refused_at_once(options: dict) -> None:
+    study = hw.Study(space={"x": hw.uniform(0, 1), "y": hw.uniform(0, 1)}, algo="tpe", seed=0, storage=None)
+    message = "`pair` needs two parameter names" if options.get("pair") == "xy" else "is not a searched parameter"
+    with pytest.raises(ValueError, match=message):
+        explain.Explainer(study, mode="static", **options)
+
+
+def test_a_cell_ending_in_show_draws_the_explainer_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    shell.run_cell("import hpwidgets as hw\n"
+                   "s = hw.Study(space={'x': hw.uniform(0, 1)}, algo='gp', seed=0, storage=None)\n"
+                   "s.optimize(lambda p: p['x'], trials=4, progress=False)")
+    capsys.readouterr()
+    shown = [shell.run_cell(code, store_history=True)  # a cell number per cell, as in a notebook
+             for code in ("hw.explain.show(s, mode='static')", "e = hw.explain.show(s, mode='static')")]
+    assert all(result.success for result in shown)
+    assert capsys.readouterr().out.count("GP explainer (4 trials") == 2  # once per cell
+    shell.run_cell("e", store_history=True)  # a later cell that asks for it draws it again
+    assert capsys.readouterr().out.count("GP explainer (4 trials") == 1

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..charts.figures import PLOT_CONFIG
 from ..events import Event, StudyFinished, TrialFinished
-from .study import explain_figures, explain_text, resolve_kind
+from .study import check_params, explain_figures, explain_text, resolve_kind
 
 if TYPE_CHECKING:
     from ..study import Study
@@ -114,6 +114,10 @@ def _shell() -> Any:
     return ipython.get_ipython() if ipython is not None else None
 
 
+def _cell_number() -> int | None:
+    return getattr(_shell(), "execution_count", None)
+
+
 def _in_kernel() -> bool:
     return getattr(_shell(), "kernel", None) is not None
 
@@ -133,6 +137,7 @@ class LiveFigures:
             except ImportError:  # no anywidget: the static face still explains
                 self.widget = None
         self._handle: Any = None
+        self._shown_in: int | None = None  # the cell (execution count) whose show() drew it
         self._lock = threading.Lock()
         self._last = 0.0
         self.refresh()
@@ -161,6 +166,7 @@ class LiveFigures:
             print(self.text())
             return
         from IPython.display import display
+        self._shown_in = _cell_number()
         if self.widget is not None:
             display(self.widget)
         else:
@@ -179,6 +185,17 @@ class LiveFigures:
         if figures:
             bundle[PLOTLY_MIME] = figures[0]  # one mime entry per output: the main figure
         return bundle
+
+    def _ipython_display_(self) -> None:
+        # A cell ending in `hw.explain.show(study)` returns this object, which IPython would draw
+        # again below the one show() drew: within that cell it is drawn once; later cells redraw it.
+        if self._shown_in is not None and self._shown_in == _cell_number():
+            return
+        from IPython.display import display
+        if self.widget is not None:
+            display(self.widget)
+        else:
+            display(self._bundle(), raw=True)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if self.widget is not None:
@@ -209,6 +226,7 @@ class Explainer(LiveFigures):
     def __init__(self, study: Study, kind: str = "auto", param: str | None = None,
                  pair: Sequence[str] | None = None, *, every_s: float = 1.0, mode: str = "auto") -> None:
         self.study, self.kind = study, resolve_kind(study, kind)
+        check_params(study, param, pair)
         self.param, self.pair = param, pair
         super().__init__([study], every_s=every_s, mode=mode)
 

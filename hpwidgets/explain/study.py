@@ -44,17 +44,23 @@ def default_params(study: Study, param: str | None = None,
     searched = study.space.searched()
     if not searched:
         raise ValueError("the space has no searched parameter to explain")
-    for name in [param, *(pair or ())]:
-        if name is not None and name not in searched:
-            raise ValueError(f"{name!r} is not a searched parameter; the space searches {list(searched)!r}")
+    check_params(study, param, pair)
     numeric = [n for n, d in searched.items() if not isinstance(d, Choice)]
     param = param or (numeric or list(searched))[0]
     if pair is not None:
-        if len(pair) != 2:
-            raise ValueError(f"`pair` needs two parameter names, but got {pair!r}")
         return param, (pair[0], pair[1])
     names = list(dict.fromkeys([param, *searched]))
     return param, (names[0], names[1]) if len(names) >= 2 else None
+
+
+def check_params(study: Study, param: str | None, pair: Sequence[str] | None) -> None:
+    """``param`` and ``pair`` name searched parameters (a typo must not pass silently)."""
+    if pair is not None and (isinstance(pair, str) or len(pair) != 2):
+        raise ValueError(f"`pair` needs two parameter names, but got {pair!r}")
+    searched = study.space.searched()
+    for name in [param, *(pair or ())]:
+        if name is not None and name not in searched:
+            raise ValueError(f"{name!r} is not a searched parameter; the space searches {list(searched)!r}")
 
 
 def _args(study: Study) -> dict[str, Any]:
