@@ -39,6 +39,7 @@ from .options import (
 from .report import ReportError
 from .results import failure_summary, outside_space_note
 from .store import StorageError
+from .study import default_name
 
 
 class CommandError(Exception):
@@ -154,14 +155,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CommandError(problem)
     namespace, objective = _load_target(args.target)  # first: `--gpus auto` means GPUs if the script imported torch
     direction = {"maximize": args.maximize} if args.maximize else {"minimize": args.minimize or True}
+    name, storage = args.name or default_name(), None if args.storage == "none" else args.storage
     try:
         study = tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
-                     name=args.name, storage=None if args.storage == "none" else args.storage,
+                     name=name, storage=storage,
                      parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress,
                      max_failures=args.max_failures, pruner=args.prune, **direction,
                      **placement(args.gpus, args.per_gpu, args.executor))
     except ValueError as error:
         raise CommandError(str(error)) from None
+    except KeyboardInterrupt:  # say where the finished trials are and how to go on
+        raise KeyboardInterrupt("nothing was saved (--storage none)" if storage is None else
+                                f"study {name!r} keeps its finished trials in {storage}; "
+                                f"the same command with --name {name} resumes it") from None
     try:
         best = study.best_trial
         print(f"best {study.target or 'value'} {best.value:.6g} with {dict(best.params)}"
@@ -245,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, StorageError, ReportError, ClusterError, ImportError) as error:  # ImportError: a hint
         print(f"hptune {args.command}: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"hptune {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        print(f"hptune {args.command}: interrupted" + (f"; {error}" if str(error) else ""), file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = shown

@@ -36,7 +36,7 @@ Objective = Callable[..., Any]
 DEFAULT_ALGO = "tpe"
 
 
-def _default_name() -> str:
+def default_name() -> str:
     return f"study-{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
@@ -63,7 +63,7 @@ class Study(StudyResults):
                  algo: str | Algorithm | None = None, *, maximize: Direction = None, minimize: Direction = None,
                  seed: int | None = None, storage: str | os.PathLike | Store | None = None,
                  max_failures: int | None = None, pruner: str | Pruner | None = None) -> None:
-        self.name = name or _default_name()
+        self.name = name or default_name()
         self.maximize, self.target = resolve_direction(maximize, minimize)
         self.seed = checked_seed(seed)
         check_max_failures(max_failures)

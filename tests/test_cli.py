@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -249,6 +252,37 @@ def test_run_on_worker_processes_stores_every_trial(tmp_path: Path) -> None:
     trials = hw.load_study("w", db).trials
     assert [t.state for t in trials] == [hw.TrialState.COMPLETE] * 4
     assert cli_run.pid not in {t.metrics["pid"] for t in trials}
+
+
+def test_ctrl_c_keeps_the_finished_trials_and_says_how_to_resume(tmp_path: Path) -> None:
+    """A real SIGINT to the console script once two trials are stored; no --name given."""
+    script, db = tmp_path / "task.py", tmp_path / "s.db"
+    script.write_text("import time\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def objective(params):\n    time.sleep(0.2)\n    return params['x']\n")
+    command = [*hptune_command(), "run", f"{script}:objective", "--trials", "200", "--storage", str(db),
+               "--no-progress"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as cli_run:
+        deadline = time.monotonic() + 60
+        while not (db.exists() and _completed_trials(db) >= 2):
+            assert time.monotonic() < deadline and cli_run.poll() is None, "no two trials were stored"
+            time.sleep(0.05)
+        cli_run.send_signal(signal.SIGINT)
+        _out, err = cli_run.communicate(timeout=60)
+    assert cli_run.returncode == 130
+    name = re.fullmatch(r"hptune run: interrupted; study '(study-[\w-]+)' keeps its finished trials in (.+); "
+                        r"the same command with --name \1 resumes it\n", err)
+    assert name is not None, err
+    assert name.group(2) == str(db)
+    study = hw.load_study(name.group(1), db)
+    assert sum(t.state is hw.TrialState.COMPLETE for t in study.trials) >= 2
+
+
+def _completed_trials(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        try:
+            return connection.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+        except sqlite3.OperationalError:  # the tables are not created yet
+            return 0
 
 
 def test_lab_opens_the_demos_folder(capsys: pytest.CaptureFixture[str]) -> None:
