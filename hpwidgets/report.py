@@ -139,12 +139,20 @@ def _stopped_early(study: Study) -> bool:
 def report_figures(study: Study) -> dict[str, dict[str, Any]]:
     """Every figure of the report by its element id (charts escaped here, explainers escape their own)."""
     charts = build_figures(study.trials, study.space, study.maximize, study.target)
-    figures = {f"hpw-chart-{name}": plotly_safe(_untitled(fig)) for name, fig in charts.items()}
+    figures = {f"hpw-chart-{name}": plotly_safe(_untitled(fig)) for name, fig in charts.items() if _has_points(fig)}
     for i, fig in enumerate(_explainer_figures(study)):
         figures[f"hpw-explain-{i}"] = fig
     for i, fig in enumerate(_explainer_figures(study, "pruner") if _stopped_early(study) else []):
         figures[f"hpw-pruning-{i}"] = fig
     return figures
+
+
+def _has_points(figure: dict[str, Any]) -> bool:
+    """Empty axes say nothing: no learning curves without reports, no charts before a first value."""
+    def points(trace: dict[str, Any]) -> bool:
+        columns = [trace.get("x"), trace.get("z"), *(d.get("values") for d in trace.get("dimensions") or ())]
+        return any(column is not None and len(column) > 0 for column in columns)
+    return any(points(trace) for trace in figure["data"])
 
 
 def _untitled(figure: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +168,8 @@ def render_report(study: Study, title: str | None = None) -> str:
     name = html.escape(title or f"hpwidgets report: {study.name}")
     charts = "".join(f'<h2>{html.escape(CHART_TITLES[i.removeprefix("hpw-chart-")])}</h2><div class="hpw-chart" '
                      f'id="{i}"></div>' for i in figures if i.startswith("hpw-chart-"))
+    if not charts:
+        charts = "<h2>Charts</h2><p>None yet: no trial has a value to draw.</p>"
     explain = "".join(f'<div class="hpw-chart" id="{i}"></div>' for i in figures if i.startswith("hpw-explain-"))
     if explain:
         explain = f"<h2>How {html.escape(study.algorithm.name)} decided</h2>{explain}"

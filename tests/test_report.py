@@ -112,7 +112,16 @@ def test_report_names_the_algorithm_with_its_options() -> None:
 def test_report_of_a_study_without_trials(tmp_path: Path) -> None:
     study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="gp", storage=None)
     text = render_report(study)
-    assert "No trial has completed yet" in text and 'id="hpw-chart-history"' in text
+    assert "No trial has completed yet" in text and "None yet: no trial has a value to draw." in text
+    assert 'id="hpw-chart-' not in text  # empty axes say nothing
+
+
+def test_a_report_draws_only_charts_with_points() -> None:
+    failing = hw.tune(lambda p: 1 / 0, {"x": hw.uniform(0, 1)}, trials=2, storage=None, progress=False)
+    assert not any(key.startswith("hpw-chart-") for key in report_figures(failing))
+    plain = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, trials=3, storage=None, progress=False)
+    assert sorted(report_figures(plain)) == ["hpw-chart-history", "hpw-chart-parallel", "hpw-chart-slices",
+                                             "hpw-explain-0"]  # no report(): no learning curves
 
 
 def test_write_report_returns_the_absolute_path_and_makes_folders(tmp_path: Path,
