@@ -51,7 +51,7 @@ def tuning_notebook() -> nbformat.NotebookNode:
               f"print({STATE_MARK!r}, json.dumps({{'n': len(study.trials), 'running': study.running, "
               "'reason': study.finish_reason, 'x': study.space['x'].to_dict(), "
               "'last_x': study.trials[-1].params['x']}))")
-    explain = "from hpwidgets import explain\nexplainer = explain.show(study)  # random search: the GP view"
+    explain = "from hpwidgets import explain\nexplain.show(study)  # random search: the GP view; drawn once"
     cells = ["%load_ext hpwidgets", tune, report, explain]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "hpwidgets browser test", "language": "python"}
@@ -198,6 +198,10 @@ class NotebookPage:
         return int(self.page.evaluate(
             "(sel) => new Set(Array.from(document.querySelectorAll(sel), svg => "
             "svg.closest('.hpw-explainer-figure'))).size", EXPLAINER_PLOTS))
+
+    def explainer_count(self) -> int:
+        """Explainer widgets in the page (a cell ending in ``explain.show(...)`` must draw one)."""
+        return int(self.page.evaluate("() => document.querySelectorAll('.hpw-explainer').length"))
 
     def press_stop(self, timeout_s: float = 30) -> None:
         """Click Stop and wait until the panel says the search ended as stopped."""

@@ -75,6 +75,8 @@ def check_explainer(nb: NotebookPage) -> None:
     assert "Error" not in nb.output_text(3), f"the explainer cell failed:\n{nb.describe()}"
     drawn = nb.wait_explainer()
     assert drawn == 1, f"the GP explainer of a 1-D space draws one figure (its cut along x), but {drawn} were drawn"
+    shown = nb.explainer_count()
+    assert shown == 1, f"a cell ending in explain.show(study) drew {shown} explainers, not one"
 
 
 def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
