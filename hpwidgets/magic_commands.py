@@ -38,8 +38,9 @@ LINE.add_argument("--all", action="store_true", help="`clean`: the best trial's 
 def control(command: str, name: str, study: Study | None) -> None:
     """stop / resume a study running in this session."""
     if study is None or not study.running:
-        raise UsageError(f"study {name!r} is not running in this session; re-run its %%hptune cell "
-                         f"(same --name) to continue it")
+        ended = f" (it ended: {study.finish_reason})" if study is not None and study.finish_reason else ""
+        action = "nothing to stop" if command == "stop" else "re-run its %%hptune cell (same --name) to continue it"
+        raise UsageError(f"study {name!r} is not running in this session{ended}; {action}")
     (study.stop if command == "stop" else study.resume)()
 
 

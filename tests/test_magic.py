@@ -284,6 +284,15 @@ def test_an_unreachable_dask_scheduler_is_a_usage_error(ip: InteractiveShell, ca
     assert "Traceback" not in out.err + out.out
 
 
+def test_stop_and_resume_of_a_study_not_running_say_why(ip: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"^study 'nope' is not running in this session; nothing to stop$"):
+        ip.run_line_magic("hptune", "stop nope")
+    tune(ip, f"{QUICK} --name done --maximize acc")
+    with pytest.raises(UsageError, match=r"^study 'done' is not running in this session \(it ended: complete\); "
+                                         r"re-run its %%hptune cell \(same --name\) to continue it$"):
+        ip.run_line_magic("hptune", "resume done")
+
+
 def test_conflicting_stored_direction_is_a_usage_error(ip: InteractiveShell) -> None:
     tune(ip, f"{QUICK} --name dir --maximize acc")
     with pytest.raises(UsageError, match="direction"):
