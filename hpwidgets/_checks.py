@@ -17,16 +17,23 @@ def checked_seed(seed: Any) -> int | None:
     return None if seed is None else int(seed)
 
 
+def count(name: str, value: Any, least: int) -> int:
+    """An int count of at least ``least`` (numpy ints too), else the rule and the value."""
+    if not (is_int(value) and value >= least):
+        raise ValueError(f"`{name}` must be an int >= {least}, but got {name}={value!r}")
+    return int(value)
+
+
 def check_max_failures(max_failures: Any) -> None:
-    if max_failures is not None and not (is_int(max_failures) and max_failures >= 1):
-        raise ValueError(f"`max_failures >= 1` must hold (or None), but got max_failures={max_failures!r}")
+    if max_failures is not None:
+        count("max_failures", max_failures, 1)
 
 
-def check_run(objective: Any, trials: Any, timeout: Any) -> None:
-    """``Study.optimize``'s own arguments (the runner checks where trials run)."""
+def check_run(objective: Any, trials: Any, timeout: Any) -> int:
+    """``Study.optimize``'s own arguments (the runner checks where trials run); ``trials`` as an int."""
     if not callable(objective):
         raise ValueError(f"`objective` must be callable, but got {objective!r}")
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 0:
-        raise ValueError(f"`trials >= 0` must hold, but got trials={trials!r}")
+    trials = count("trials", trials, 0)
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"`timeout > 0` must hold, but got timeout={timeout!r}")
+    return trials

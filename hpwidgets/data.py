@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ._checks import count
 from .train_step import TrainStep  # noqa: F401  (hw.data.TrainStep: the step, replayed on GPUs)
 
 MNIST_NORMALIZATION = ((0.1307,), (0.3081,))  # the seed's Normalize((0.1307,), (0.3081,))
@@ -156,8 +157,7 @@ class DeviceLoader:
     def __init__(self, X: Any, y: Any = None, *, batch_size: int = 64, shuffle: bool = True,
                  device: Any = None, seed: int | None = None, drop_last: bool = False) -> None:
         torch = _torch()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size >= 1` must hold, but got batch_size={batch_size!r}")
+        batch_size = count("batch_size", batch_size, 1)
         if device is None:
             device = X.device if isinstance(X, torch.Tensor) else "cpu"
         self.device = torch.device(device)

@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from . import workers
+from ._checks import count
 from ._execute import may_report
 from .devices import (
     AUTO_MAX_PER_GPU,
@@ -357,8 +358,7 @@ def make_runner(parallel: int = 1, devices: Sequence[str] | None = None, *, gpus
     ``executor``: None or "threads", "processes" (picklable objectives), or a Dask cluster as
     "dask://host:port" or a ``distributed.Client``. ``available`` replaces GPU discovery (tests).
     """
-    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise ValueError(f"`parallel >= 1` must hold, but got parallel={parallel!r}")
+    parallel = count("parallel", parallel, 1)
     if _is_dask(executor):
         from .dask_runner import DaskRunner
         return DaskRunner(executor, parallel=parallel, gpus=gpus, per_gpu=per_gpu)

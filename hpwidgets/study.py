@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _execute
-from ._checks import check_max_failures, check_run, checked_seed
+from ._checks import check_max_failures, check_run, checked_seed, count
 from .algorithms import Algorithm, make_algorithm, stored_algorithm
 from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
@@ -44,6 +44,8 @@ def _open_store(storage: str | os.PathLike | Store | None) -> Store | None:
     if storage is None:
         return None
     from .store import Store
+    if not isinstance(storage, (str, os.PathLike, Store)):
+        raise ValueError(f"`storage` must be a file path, a Store or None, but got storage={storage!r}")
     return storage if isinstance(storage, Store) else Store(storage)
 
 
@@ -153,8 +155,7 @@ class Study(StudyResults):
 
     def add_trials(self, n: int) -> None:
         """Raise the target by ``n`` (the panel's "+10 trials"); a running search picks it up."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"`n >= 1` must hold, but got n={n!r}")
+        n = count("n", n, 1)
         with self._cond:
             self.n_target += n
             self._cond.notify_all()
@@ -244,7 +245,7 @@ class Study(StudyResults):
         ``trial.device`` slot; ``executor`` is None/"threads", "processes" or a Dask cluster
         ("dask://host:port" or a ``distributed.Client``). See ``runner.make_runner``.
         """
-        check_run(objective, trials, timeout)
+        trials = check_run(objective, trials, timeout)
         if self.running:
             raise RuntimeError(f"study {self.name!r} is already running; stop() or wait() first")
         runner = runner or make_runner(parallel, gpus=gpus, per_gpu=per_gpu, executor=executor)

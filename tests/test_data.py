@@ -63,7 +63,7 @@ def test_numpy_data_becomes_float32_features_and_int64_labels_on_the_device():
 
 
 def test_bad_arguments_say_what_is_wrong():
-    with pytest.raises(ValueError, match="`batch_size >= 1` must hold, but got batch_size=0"):
+    with pytest.raises(ValueError, match="`batch_size` must be an int >= 1, but got batch_size=0"):
         data.DeviceLoader(torch.zeros(3), batch_size=0)
     with pytest.raises(ValueError, match="same length, but got 3 and 2"):
         data.DeviceLoader(torch.zeros(3), torch.zeros(2))

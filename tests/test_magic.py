@@ -353,13 +353,6 @@ def test_resume_continues_a_paused_study(ip: InteractiveShell) -> None:
     thread.join(10)
 
 
-def test_stop_and_resume_refuse_a_study_that_is_not_running(ip: InteractiveShell) -> None:
-    tune(ip, f"{QUICK} --name done")
-    for command in ("stop done", "resume done", "resume unknown"):
-        with pytest.raises(UsageError, match="re-run its %%hptune cell"):
-            ip.run_line_magic("hptune", command)
-
-
 def test_show_prints_a_stored_study_outside_a_notebook(ip: InteractiveShell,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     tune(ip, f"{QUICK} --name shown --storage shown.db --maximize acc")

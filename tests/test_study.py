@@ -211,19 +211,27 @@ def test_keyboard_interrupt_fails_the_running_trial_stops_the_study_and_propagat
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"maximize": "acc", "minimize": "loss"}, "give `maximize` or `minimize`, not both"),
-    ({"trials": -1}, "`trials >= 0` must hold, but got trials=-1"),
-    ({"parallel": 0}, "`parallel >= 1` must hold, but got parallel=0"),
+    ({"trials": -1}, "`trials` must be an int >= 0, but got trials=-1"),
+    ({"trials": 2.5}, "`trials` must be an int >= 0, but got trials=2.5"),
+    ({"parallel": 0}, "`parallel` must be an int >= 1, but got parallel=0"),
+    ({"parallel": True}, "`parallel` must be an int >= 1, but got parallel=True"),
+    ({"storage": 123}, "`storage` must be a file path, a Store or None, but got storage=123"),
     ({"timeout": 0}, "`timeout > 0` must hold, but got timeout=0"),
     ({"algo": "annealing"}, "unknown algorithm 'annealing'"),
     ({"seed": "42"}, "`seed` must be an int or None, but got seed='42'"),
     ({"seed": 1.5}, "`seed` must be an int or None, but got seed=1.5"),
-    ({"max_failures": 0}, "`max_failures >= 1` must hold (or None), but got max_failures=0"),
+    ({"max_failures": 0}, "`max_failures` must be an int >= 1, but got max_failures=0"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(kwargs, message):
     calls = []
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("`", "`")):
         quiet_tune(lambda p: calls.append(p) or 0.0, **kwargs)
     assert calls == []
+
+
+def test_numpy_counts_are_taken_as_ints():
+    study = quiet_tune(lambda p: p["x"], trials=np.int64(3), parallel=np.int32(2), max_failures=np.int64(2))
+    assert len(study.trials) == 3 and study.n_target == 3 and type(study.n_target) is int
 
 
 def test_set_space_moves_the_next_suggestions_and_keeps_the_history():
