@@ -6,6 +6,7 @@ before anything is created. In a kernel the search runs in a background thread a
 returns, so the panel's buttons keep working. Headless runs (nbclient, papermill) and "Run All"
 still see complete results: a ``pre_run_cell`` hook waits for a background search whose panel no
 frontend has rendered. ``--wait`` and terminal IPython block; Ctrl-C pauses the study and re-raises.
+Re-running a cell stops the search it started before (its panel, and Stop, went with the old output).
 ``--gpus``/``--per-gpu``/``--executor`` choose the runner (GPU slots, processes, a Dask cluster).
 """
 
@@ -61,6 +62,7 @@ class _Launch:
     dashboard: Any = None
     background: bool = False  # later cells wait for it unless a frontend rendered its panel
     pending: bool = False  # --edit: waiting for Start on the panel
+    cell_id: str | None = None  # the frontend's id of the cell that launched it (None: not sent)
 
     def start(self) -> None:
         """Start (or restart) a background search; "+10 trials" on an ended panel raised n_target."""
@@ -78,6 +80,7 @@ class _Launch:
 
 
 _STUDIES: dict[str, _Launch] = {}  # by name: studies this session launched, running or not
+_CELL: dict[str, str | None] = {"id": None}  # the id of the cell running now, as its frontend sent it
 
 
 def _dashboard_class() -> Any:
@@ -114,6 +117,28 @@ def _block(study: Study) -> None:
         raise
 
 
+def _before_cell(info: Any = None) -> None:
+    """pre_run_cell: note which cell runs (re-running a cell replaces its search), then wait if headless."""
+    _CELL["id"] = getattr(info, "cell_id", None)
+    _wait_for_headless(info)
+
+
+def _replace_this_cells_search(name: str | None) -> None:
+    """Re-running a cell stops the search it started before: the frontend has cleared that panel,
+    so the search would go on out of sight, with its Stop button gone. The finished trials stay."""
+    cell = _CELL["id"]
+    for launch in list(_STUDIES.values()):
+        study = launch.study
+        if cell is None or launch.cell_id != cell or not study.running:
+            continue
+        study.stop()
+        resumes = study.name == name  # the same study again: it must end before it can resume
+        print(f"hpwidgets: stopped this cell's previous search {study.name!r} after {len(study.trials)} "
+              f"trials{'; waiting for its running trials to end' if resumes else ''}")  # a note, not an error
+        if resumes:
+            _block(study)
+
+
 def _wait_for_headless(info: Any = None) -> None:
     """pre_run_cell: a later cell must see complete results when no frontend shows the panel."""
     if re.match(r"\s*%hptune\s", getattr(info, "raw_cell", None) or ""):
@@ -136,9 +161,6 @@ def _check_options(args: argparse.Namespace, shell: Any) -> None:
         raise UsageError("--name must not be empty")
     if args.output is not None and not args.output.isidentifier():
         raise UsageError(f"-o needs a variable name, but got {args.output!r}")
-    if args.name in _STUDIES and _STUDIES[args.name].study.running:
-        raise UsageError(f"study {args.name!r} is still running; `%hptune stop {args.name}` first, "
-                         f"or wait for it, then re-run this cell to continue it")
     problem = placement_problem(args.gpus, args.per_gpu, args.executor)
     if problem:
         raise UsageError(problem)
@@ -227,8 +249,12 @@ class HPTuneMagics(Magics):
         _check_options(args, self.shell)
         parsed = self._parse(line, cell)
         direction, key = _direction(args, parsed, line)
+        _replace_this_cells_search(args.name)
+        if args.name in _STUDIES and _STUDIES[args.name].study.running:
+            raise UsageError(f"study {args.name!r} is still running; `%hptune stop {args.name}` first, "
+                             f"or wait for it, then re-run this cell to continue it")
         launch = _Launch(_make_study(args, parsed, direction),
-                         CellObjective(parsed.code, self._namespace(args), key), args)
+                         CellObjective(parsed.code, self._namespace(args), key), args, cell_id=_CELL["id"])
         study = launch.study
         if args.output:
             self.shell.user_ns[args.output] = study
@@ -309,11 +335,12 @@ def load_ipython_extension(ip: Any) -> None:
     """Register the magics, the headless-wait hook, and ``hp`` (unless the user has their own)."""
     ip.register_magics(HPTuneMagics)
     unload_ipython_extension(ip)  # %reload_ext: never two hooks
-    ip.events.register("pre_run_cell", _wait_for_headless)
+    ip.events.register("pre_run_cell", _before_cell)
     if "hp" not in ip.user_ns:  # helpers in other cells may call hp.report(); never shadow hyperopt's hp
         ip.push({"hp": hp}, interactive=False)
 
 
 def unload_ipython_extension(ip: Any) -> None:
-    if _wait_for_headless in ip.events.callbacks.get("pre_run_cell", []):
-        ip.events.unregister("pre_run_cell", _wait_for_headless)
+    _CELL["id"] = None
+    if _before_cell in ip.events.callbacks.get("pre_run_cell", []):
+        ip.events.unregister("pre_run_cell", _before_cell)

@@ -353,6 +353,46 @@ def test_resume_continues_a_paused_study(ip: InteractiveShell) -> None:
     thread.join(10)
 
 
+SLOW_CELL = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.05)\nx\n"
+
+
+def run_in_thread(ip: InteractiveShell, code: str, cell_id: str, variable: str) -> tuple[threading.Thread, hw.Study]:
+    """A cell (a blocking %%hptune in terminal IPython) run from a frontend's cell ``cell_id``, on
+    another thread; returns once its study has finished a trial."""
+    thread = threading.Thread(target=ip.run_cell, args=(code,), kwargs={"cell_id": cell_id}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (variable in ip.user_ns and len(ip.user_ns[variable].trials) >= 1):
+        assert time.monotonic() < deadline, "the study never finished a trial"
+        time.sleep(0.01)
+    return thread, ip.user_ns[variable]
+
+
+def test_rerunning_a_cell_stops_the_search_it_started(ip: InteractiveShell, capsys) -> None:
+    thread, first = run_in_thread(ip, f"%%hptune --algo random --trials 500 -o first\n{SLOW_CELL}", "cell-1", "first")
+    other, elsewhere = run_in_thread(ip, f"%%hptune --algo random --trials 500 -o other\n{SLOW_CELL}", "cell-2",
+                                     "other")
+    ip.run_cell(f"%%hptune --algo random --trials 2 -o second\n{SLOW_CELL}", cell_id="cell-1")
+    thread.join(30)
+    assert first.finish_reason == "stopped" and len(first.trials) < 500
+    assert len(ip.user_ns["second"].trials) == 2 and ip.user_ns["second"].name != first.name
+    assert f"hpwidgets: stopped this cell's previous search {first.name!r} after" in capsys.readouterr().out
+    assert elsewhere.running  # another cell's search goes on
+    elsewhere.stop()
+    other.join(30)
+
+
+def test_rerunning_a_named_cell_stops_its_search_then_resumes_it(ip: InteractiveShell, capsys) -> None:
+    code = f"%%hptune --algo random --trials 500 --name again --storage again.db -o first\n{SLOW_CELL}"
+    thread, first = run_in_thread(ip, code, "cell-1", "first")
+    result = ip.run_cell(code.replace("--trials 500", "--trials 3").replace("-o first", "-o second"), cell_id="cell-1")
+    thread.join(30)
+    assert result.success, result.error_in_exec
+    assert first.finish_reason == "stopped" and "waiting for its running trials to end" in capsys.readouterr().out
+    assert len(ip.user_ns["second"].trials) == max(3, len(first.trials))  # resumed: the same study, extended
+    assert ip.user_ns["second"].name == "again"
+
+
 def test_show_prints_a_stored_study_outside_a_notebook(ip: InteractiveShell,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     tune(ip, f"{QUICK} --name shown --storage shown.db --maximize acc")
