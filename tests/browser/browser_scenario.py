@@ -1,5 +1,5 @@
 """The one scenario both frontends must pass: live points, the pruner shown, a slider drag that reaches
-Python, Stop, and the study's explainer drawn."""
+Python, Stop, the study's explainer drawn once, and a re-run cell that stops its own search."""
 
 from __future__ import annotations
 
@@ -79,6 +79,16 @@ def check_explainer(nb: NotebookPage) -> None:
     assert shown == 1, f"a cell ending in explain.show(study) drew {shown} explainers, not one"
 
 
+def check_rerun(nb: NotebookPage) -> None:
+    """Re-running the %%hptune cell (the frontend sends its cell id) stops the search it started."""
+    nb.run_cell(1)  # the stopped study 'browser' again: a search to be replaced
+    nb.wait_points(1)
+    nb.run_cell(1)
+    text = nb.output_text(1)
+    assert "hpwidgets: stopped this cell's previous search 'browser' after" in text, \
+        f"re-running the cell did not stop its search:\n{nb.describe()}"
+
+
 def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
     start_search(nb)
     check_points_grow(nb)
@@ -87,3 +97,4 @@ def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
     nb.screenshot(screenshot)  # the stopped panel: grey out-of-range points, the opened slider
     check_space(state, shown)
     check_explainer(nb)
+    check_rerun(nb)
