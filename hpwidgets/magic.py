@@ -208,11 +208,12 @@ class HPTuneMagics(Magics):
     @argument("--algo", choices=ALGORITHMS,
               help="search algorithm (default: tpe, or what a resumed study last ran)")
     @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha | median")
-    @argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included")
+    @argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included (default 20)")
     @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
     @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")
     @argument("--name", type=unquote, help="study name; re-running with the same name resumes it")
-    @argument("--storage", type=unquote, default="hptune.db", help="SQLite file, or `none` to keep it in memory")
+    @argument("--storage", type=unquote, default="hptune.db",
+              help="SQLite file (default hptune.db), or `none` to keep it in memory")
     @argument("--seed", type=int, help="random seed, for reproducible suggestions")
     @argument("--parallel", type=positive(int), default=1, help="trials at once, on threads")
     @argument("--timeout", type=positive(float), help="stop starting trials after this many seconds")
