@@ -235,7 +235,7 @@ def test_an_unreachable_scheduler_is_one_line_on_the_command_line(unreachable, t
 def test_a_scheduler_without_workers_is_named_after_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dask_runner, "WAIT_FOR_WORKERS_S", 0.5)
     with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:  # :0, as the module's cluster has :8787
         address = cluster.scheduler_address
         with pytest.raises(ClusterError, match=f"^the Dask scheduler at {address} has no workers after 0.5 s; "
                                                f"start one with `dask worker {address}`$"):
