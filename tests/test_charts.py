@@ -152,6 +152,27 @@ def test_axes_are_labelled_for_a_small_chart():
     assert figures["parallel"]["data"][0]["line"]["showscale"] is False  # its bar covered the value axis
 
 
+def test_log_axes_of_parallel_coordinates_tick_only_inside_their_range():
+    space = hw.SearchSpace({"width": hw.int(16, 1024, log=True), "lr": hw.loguniform(1e-4, 1e-1),
+                            "n": hw.loguniform(20, 90)})
+    rows = [FrozenTrial(0, TrialState.COMPLETE, {"width": 64, "lr": 1e-3, "n": 30}, value=1.0)]
+    width, lr, n = build_figures(rows, space)["parallel"]["data"][0]["dimensions"][:3]
+    assert width["range"] == [math.log10(16), math.log10(1024)] and width["ticktext"] == ["1e2", "1e3"]
+    assert lr["tickvals"] == [-4, -3, -2, -1]
+    assert n["ticktext"] == ["20", "50"]  # less than two decades inside: 1, 2, 5 x 10^k
+    for dim in (width, lr, n):  # a tick past the axis' end was drawn over the chart's title
+        assert all(dim["range"][0] - 1e-9 <= t <= dim["range"][1] + 1e-9 for t in dim["tickvals"])
+
+
+def test_parallel_coordinates_with_many_axes_take_the_full_width_with_slanted_labels():
+    few = build_figures(sample_trials(), SPACE, True, "acc")["parallel"]
+    assert few["layout"]["meta"] == {"hpw_full_width": False} and "labelangle" not in few["data"][0]
+    wide = hw.SearchSpace({f"p{i}": hw.uniform(0, 1) for i in range(7)})  # 7 axes and the value's
+    rows = [FrozenTrial(0, TrialState.COMPLETE, {f"p{i}": 0.5 for i in range(7)}, value=1.0)]
+    many = build_figures(rows, wide)["parallel"]
+    assert many["layout"]["meta"] == {"hpw_full_width": True} and many["data"][0]["labelangle"] == -25
+
+
 def test_charts_never_import_plotly():
     code = "import hpwidgets.charts as c, sys; c.build_figures([]); print('plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")

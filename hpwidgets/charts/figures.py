@@ -19,6 +19,7 @@ from .data import Axis, ChartData, Contribution, ParallelRow, Point, chart_data,
 COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e"}
 GREY = "#c8c8c8"  # trials outside the current space
 BEST = "#d62728"
+WIDE_PARALLEL = 6  # parallel coordinates with more axes get the panel's full width and slanted labels
 # One plotly.js config for every chart (live panel, explainers, report; ui/livechart.js repeats it):
 # no logo, and only the buttons these charts use, so the mode bar leaves a half-width chart's title free.
 PLOT_CONFIG = {"responsive": True, "displaylogo": False,
@@ -71,11 +72,19 @@ def _budget_ticks(axis: Axis | None) -> dict[str, Any]:
             "range": [math.log10(low) - pad, math.log10(high) + pad]}
 
 
-def _log_ticks(axis: Axis) -> dict[str, Any]:
+def _log_ticks(axis: Axis, coords: list[float]) -> dict[str, Any]:
+    """A log10 axis spanning the space and the trials (``coords``, log10 values): ticks at the
+    decades inside it, or at 1, 2, 5 × 10^k when it spans less than two of them. A tick outside
+    the range was drawn past the axis' end, over the chart's title."""
     if axis.low is None or axis.high is None or axis.low <= 0:
         return {}
-    exps = list(range(math.floor(math.log10(axis.low)), math.ceil(math.log10(axis.high)) + 1))
-    return {"tickvals": exps, "ticktext": [f"1e{e}" for e in exps]}
+    finite = [c for c in coords if math.isfinite(c)]
+    lo, hi = min([math.log10(axis.low), *finite]), max([math.log10(axis.high), *finite])
+    ticks = [(float(e), f"1e{e}") for e in range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1)]
+    if len(ticks) < 2:
+        nice = (m * 10.0**e for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5))
+        ticks = [(math.log10(v), format_value(v)) for v in nice if lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+    return {"range": [lo, hi], "tickvals": [t for t, _ in ticks], "ticktext": [text for _, text in ticks]}
 
 
 class FigureSet:
@@ -115,7 +124,7 @@ class FigureSet:
         if axis.scale == "category":
             dim.update(tickvals=list(range(len(axis.categories))), ticktext=list(axis.categories))
         elif axis.scale == "log":
-            dim.update(label=f"{axis.name} (log10)", **_log_ticks(axis))
+            dim.update(label=f"{axis.name} (log10)", **_log_ticks(axis, values))
         return dim
 
     def _parallel(self, data: ChartData) -> Figure:
@@ -130,7 +139,12 @@ class FigureSet:
                  "line": {"color": values, "colorscale": "Viridis", "reversescale": not self.maximize,
                           "showscale": False}}  # the value axis is the scale; a colour bar covered its labels
         margin = {"l": 60, "r": 60, "t": 80, "b": 30}  # room for the title above the axis labels
-        return {"data": [trace], "layout": _layout("Parallel coordinates", "", "", margin=margin)}
+        wide = len(dims) > WIDE_PARALLEL
+        if wide:  # side by side, axis labels ran into each other and past the chart's edge
+            trace["labelangle"], margin["t"] = -25, 110
+        layout = _layout("Parallel coordinates", "", "", margin=margin)
+        layout["meta"] = {"hpw_full_width": wide}  # read by ui/livechart.js: a row of its own
+        return {"data": [trace], "layout": layout}
 
     def _slices(self, data: ChartData) -> Figure:
         n = max(len(data.slices), 1)

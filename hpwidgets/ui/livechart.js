@@ -99,8 +99,8 @@ class ChartsView {
       const d = document.createElement("div");
       d.className = `hpw-chart hpw-chart-${name}`;
       d.dataset.chart = name;
-      // The slice grid spans the full width; the other charts share a row when there is room.
-      d.style.cssText = `flex:1 1 ${name === "slices" ? "100%" : "420px"};min-width:320px;display:none`;
+      // The other charts share a row when there is room; draw() sets who spans it all.
+      d.style.cssText = "flex:1 1 420px;min-width:320px;display:none";
       this.root.appendChild(d);
       this.divs[name] = d;
     }
@@ -128,6 +128,9 @@ class ChartsView {
       return;
     }
     d.style.display = "";
+    // The slice grid, and parallel coordinates with many axes, span the full width (charts/figures.py).
+    const wide = name === "slices" || Boolean(fig.layout && fig.layout.meta && fig.layout.meta.hpw_full_width);
+    d.style.flexBasis = wide ? "100%" : "420px";
     this.Plotly.react(d, fig.data, fig.layout, CONFIG);
     this.plotted.add(name);
   }
