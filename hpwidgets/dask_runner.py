@@ -13,6 +13,7 @@ back through a scheduler event of the same name (``runner.relay_reports``).
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -113,15 +114,23 @@ class DaskRunner(ThreadRunner):
         else:
             capacity = {"cpu": parallel if parallel > 1 else sum(self._hosts.values())}
         super().__init__(capacity)
-        self._payloads: dict[int, tuple[Any, bytes]] = {}
+        self._payloads: dict[int, tuple[Any, bytes, Any]] = {}  # id -> (objective, pickle, its Dask future)
+        self._payload_lock = threading.Lock()
 
     def _resources(self) -> dict[str, float] | None:
         return {GPU: 1.0 / self._per_gpu} if self._gpus else None
 
-    def _payload(self, call: Any) -> bytes:
-        if id(call) not in self._payloads:
-            self._payloads[id(call)] = (call, workers.dumps(call))  # keep `call` alive: ids are reused
-        return self._payloads[id(call)][1]
+    def _payload(self, call: Any) -> Any:
+        """The pickled objective, scattered to every worker once (its data would otherwise travel
+        with each task: ``_payload.py``); scattered again should the workers holding it be lost."""
+        with self._payload_lock:
+            call_kept, data, scattered = self._payloads.get(id(call), (call, None, None))
+            if data is None:
+                data = workers.dumps(call)
+            if scattered is None or scattered.status != "finished":
+                scattered = self.client.scatter(data, broadcast=True, hash=False)
+            self._payloads[id(call)] = (call_kept, data, scattered)  # keep `call` alive: ids are reused
+            return scattered
 
     def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
              on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
@@ -157,6 +166,10 @@ class DaskRunner(ThreadRunner):
 
     def shutdown(self) -> None:
         super().shutdown()
+        with self._payload_lock:
+            for _call, _data, scattered in self._payloads.values():
+                scattered.release()  # the workers may drop it
+            self._payloads.clear()
         if self._owned:
             self.client.close()
             self._owned = False

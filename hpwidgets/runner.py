@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import logging
 import queue
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +29,7 @@ from typing import Any
 from . import workers
 from ._checks import count
 from ._execute import may_report
+from ._payload import PayloadFile, write_payload
 from .devices import (
     AUTO_MAX_PER_GPU,
     GpuInfo,
@@ -237,7 +240,8 @@ class ProcessRunner(ThreadRunner):
         self._lock = threading.Lock()
         self._processes: Any = None
         self._generation = 0
-        self._payloads: dict[int, tuple[Any, bytes]] = {}
+        self._payloads: dict[int, tuple[Any, PayloadFile]] = {}
+        self._folder: str | None = None  # holds the pickled objectives while the runner lives
         self._manager: Any = None  # serves each trial's report queue and halt event
         self._idle_channels: list[tuple[Any, Any]] = []
 
@@ -279,10 +283,14 @@ class ProcessRunner(ThreadRunner):
         with self._lock:
             self._idle_channels.append(channel)
 
-    def _payload(self, call: Any) -> bytes:
+    def _payload(self, call: Any) -> PayloadFile:
+        """The objective pickled into a file once (``_payload.py``); trials send its name."""
         with self._lock:
             if id(call) not in self._payloads:
-                self._payloads[id(call)] = (call, workers.dumps(call))  # keep `call` alive: ids are reused
+                if self._folder is None:
+                    self._folder = tempfile.mkdtemp(prefix="hpwidgets-objective-")
+                payload = write_payload(workers.dumps(call), self._folder)
+                self._payloads[id(call)] = (call, payload)  # keep `call` alive: ids are reused
             return self._payloads[id(call)][1]
 
     def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
@@ -322,6 +330,10 @@ class ProcessRunner(ThreadRunner):
                 self._idle_channels.clear()
                 self._manager.shutdown()
                 self._manager = None
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
+                self._payloads.clear()
 
 
 def check_main_reimportable() -> None:

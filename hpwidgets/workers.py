@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _execute
+from ._payload import PayloadFile, payload_bytes
 from .devices import GpuMemory, is_out_of_memory
 from .trial import FrozenTrial, PruneHook, Report, TrialState
 
@@ -108,7 +109,7 @@ def remote_device(device: str) -> str:
     return f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
 
 
-def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device: str, target: str | None,
+def remote_trial(payload: bytes | PayloadFile, number: int, params: Mapping[str, Any], device: str, target: str | None,
                  measure: bool, threads: int | None, channel: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Entry point in a worker process: unpickle the objective, run the trial, send plain data back.
 
@@ -118,7 +119,7 @@ def remote_trial(payload: bytes, number: int, params: Mapping[str, Any], device:
     a set event (pruned, or Stop) makes that report raise TrialPruned, as in a thread;
     ``should_stop()`` answers as of the last report.
     """
-    call = loads(payload)
+    call = loads(payload_bytes(payload))
     device = remote_device(device)
     on_report: PruneHook | None = None
     stopping: Callable[[], bool] | None = None

@@ -241,3 +241,32 @@ def test_a_scheduler_without_workers_is_named_after_a_wait(monkeypatch: pytest.M
                                                f"start one with `dask worker {address}`$"):
             hw.tune(lambda params: params["x"], SPACE, trials=1, executor=address.replace("tcp://", "dask://"),
                     storage=None, progress=False)
+
+
+def test_the_objective_goes_to_the_cluster_once_and_trials_share_no_state(client, monkeypatch) -> None:
+    """Data the objective carries is scattered once (not sent with each task); each trial still
+    unpickles its own copy, so one trial's change is not seen by the next."""
+    import numpy as np
+    data = np.zeros(100_000)
+
+    def objective(params):
+        data[0] += 1
+        return float(data[0])
+
+    scattered = []
+    scatter = client.scatter
+    monkeypatch.setattr(client, "scatter", lambda *a, **k: scattered.append(1) or scatter(*a, **k))
+    study = hw.tune(objective, SPACE, trials=6, parallel=2, executor=client, storage=None, progress=False)
+    assert [t.value for t in study.trials] == [1.0] * 6 and len(scattered) == 1
+
+
+def test_a_lost_objective_is_scattered_again(client) -> None:
+    cluster = dask_runner.DaskRunner(client)
+    def call(params):
+        return 0.0
+    first = cluster._payload(call)
+    assert cluster._payload(call) is first
+    client.cancel(first)
+    again = cluster._payload(call)
+    assert again is not first and again.status == "finished"
+    cluster.shutdown()

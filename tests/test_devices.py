@@ -10,11 +10,13 @@ import threading
 import time
 from collections import Counter
 
+import numpy as np
 import pytest
 from live_reports import RETRIED, STEPS, dies_once_after_3_reports, reported, reports_until_stopped, stop_at_step_5
 
 import hpwidgets as hw
 from hpwidgets import devices, runner, workers
+from hpwidgets._payload import payload_bytes, write_payload
 from hpwidgets.devices import GpuInfo, Slot, SlotPool, auto_per_gpu, plan_slots, select_gpus
 from hpwidgets.events import TrialFinished, TrialReported
 from hpwidgets.trial import TrialState
@@ -301,3 +303,36 @@ def test_the_algorithm_prunes_a_process_trial_at_its_next_report():
     study.optimize(objective, trials=2, parallel=2, executor="processes", progress=False)
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     assert all(3 <= len(t.reports) < 50 for t in study.trials)
+
+
+def test_a_worker_process_reads_the_pickled_objective_once_and_keeps_it(tmp_path):
+    first, second = write_payload(b"first", str(tmp_path)), write_payload(b"second", str(tmp_path))
+    assert payload_bytes(first) == b"first"
+    os.remove(first.path)
+    assert payload_bytes(first) == b"first"  # kept: not read again
+    assert payload_bytes(second) == b"second" and payload_bytes(b"as sent") == b"as sent"
+
+
+def test_process_trials_send_the_objective_once_and_still_share_no_state():
+    """Trials name the pickle's file (deleted after trial 0: the one worker kept its bytes), and each
+    trial unpickles its own copy of the data the objective carries, so one trial's change is not seen."""
+    data = np.zeros(100_000)
+
+    def objective(params):
+        data[0] += 1
+        return float(data[0])
+
+    processes = runner.make_runner(1, executor="processes")
+    folders = []
+
+    def on_finished(event):
+        if isinstance(event, TrialFinished) and event.trial.number == 0:
+            folders.append(processes._folder)
+            for name in os.listdir(processes._folder):
+                os.remove(os.path.join(processes._folder, name))
+
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.subscribe(on_finished)
+    study.optimize(objective, trials=3, runner=processes, progress=False)
+    assert [t.value for t in study.trials] == [1.0, 1.0, 1.0]
+    assert folders and not os.path.exists(folders[0])  # removed with the runner
