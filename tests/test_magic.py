@@ -3,52 +3,15 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from magic_harness import CELL, QUICK, tune
 
 import hpwidgets as hw
-from hpwidgets.checkpoints import config_key
-from hpwidgets.magic import hp, load_ipython_extension, unload_ipython_extension
-
-QUICK = "--algo random --seed 0 --trials 4"
-CELL = "x = hp.uniform(0, 1)\nm = 0.1  # @hp uniform(0.01, 0.99)\nacc = 1 - (x - 0.3) ** 2 + m\nacc\n"
-
-
-@pytest.fixture
-def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    monkeypatch.chdir(tmp_path)  # the default storage, hptune.db, lands in the test's own folder
-    shell = InteractiveShell.instance()
-    shell.reset(new_session=False)
-    shell.user_ns.setdefault("__spec__", None)  # reset() drops it; Dask's nanny (spawn) reads __main__.__spec__
-    load_ipython_extension(shell)
-    yield shell
-    for value in list(shell.user_ns.values()):
-        if isinstance(value, hw.Study) and value.running:
-            value.stop()
-            value.wait()
-    unload_ipython_extension(shell)
-
-
-def tune(ip: InteractiveShell, line: str, cell: str = CELL) -> hw.Study:
-    ip.run_cell_magic("hptune", f"{line} -o st", cell)
-    return ip.user_ns["st"]
-
-
-def start_in_thread(ip: InteractiveShell, line: str, cell: str) -> tuple[threading.Thread, hw.Study]:
-    """A blocking %%hptune on another thread, so this one can stop or resume it."""
-    thread = threading.Thread(target=ip.run_cell_magic, args=("hptune", f"{line} -o slow", cell), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not ("slow" in ip.user_ns and len(ip.user_ns["slow"].trials) >= 1):
-        assert time.monotonic() < deadline, "the study never finished a trial"
-        time.sleep(0.01)
-    return thread, ip.user_ns["slow"]
+from hpwidgets.magic import hp
 
 
 def test_both_declaration_forms_are_searched(ip: InteractiveShell) -> None:
@@ -284,15 +247,6 @@ def test_an_unreachable_dask_scheduler_is_a_usage_error(ip: InteractiveShell, ca
     assert "Traceback" not in out.err + out.out
 
 
-def test_stop_and_resume_of_a_study_not_running_say_why(ip: InteractiveShell) -> None:
-    with pytest.raises(UsageError, match=r"^study 'nope' is not running in this session; nothing to stop$"):
-        ip.run_line_magic("hptune", "stop nope")
-    tune(ip, f"{QUICK} --name done --maximize acc")
-    with pytest.raises(UsageError, match=r"^study 'done' is not running in this session \(it ended: complete\); "
-                                         r"re-run its %%hptune cell \(same --name\) to continue it$"):
-        ip.run_line_magic("hptune", "resume done")
-
-
 def test_conflicting_stored_direction_is_a_usage_error(ip: InteractiveShell) -> None:
     tune(ip, f"{QUICK} --name dir --maximize acc")
     with pytest.raises(UsageError, match="direction"):
@@ -312,144 +266,6 @@ def test_hp_outside_a_trial_gives_defaults_and_ignores_reports(ip: InteractiveSh
     assert hp.report(step=0, acc=1.0) is None and hp.trial is None and not hp.should_stop()
     with pytest.raises(AttributeError, match="lognormal"):
         hp.lognormal(1, 2)
-
-
-def test_list_shows_stored_studies(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
-    tune(ip, f"{QUICK} --name listed --maximize acc")
-    capsys.readouterr()
-    ip.run_line_magic("hptune", "list")
-    header, row = capsys.readouterr().out.strip().splitlines()
-    assert header.split() == ["name", "trials", "best", "algo", "direction", "status"]
-    assert row.split()[:2] == ["listed", "4"] and row.split()[3:] == ["random", "maximize"]
-
-
-def test_list_without_storage_file_says_so(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
-    ip.run_line_magic("hptune", "list --storage nowhere.db")
-    assert "no studies in nowhere.db" in capsys.readouterr().out
-
-
-def test_stop_ends_a_running_study(ip: InteractiveShell) -> None:
-    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.02)\nx\n"
-    thread, study = start_in_thread(ip, "--algo random --trials 500 --name slow1 --storage none", cell)
-    ip.run_line_magic("hptune", "stop slow1")
-    thread.join(10)
-    assert not thread.is_alive() and study.finish_reason == "stopped" and len(study.trials) < 500
-
-
-def test_resume_continues_a_paused_study(ip: InteractiveShell) -> None:
-    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.02)\nx\n"
-    thread, study = start_in_thread(ip, "--algo random --trials 500 --name slow2 --storage none", cell)
-    study.pause()
-    time.sleep(0.1)  # a trial that was running when paused finishes
-    paused_at = len(study.trials)
-    time.sleep(0.15)
-    assert len(study.trials) == paused_at and study.running
-    ip.run_line_magic("hptune", "resume slow2")
-    deadline = time.monotonic() + 10
-    while len(study.trials) <= paused_at:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    ip.run_line_magic("hptune", "stop slow2")
-    thread.join(10)
-
-
-SLOW_CELL = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.05)\nx\n"
-
-
-def run_in_thread(ip: InteractiveShell, code: str, cell_id: str, variable: str) -> tuple[threading.Thread, hw.Study]:
-    """A cell (a blocking %%hptune in terminal IPython) run from a frontend's cell ``cell_id``, on
-    another thread; returns once its study has finished a trial."""
-    thread = threading.Thread(target=ip.run_cell, args=(code,), kwargs={"cell_id": cell_id}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not (variable in ip.user_ns and len(ip.user_ns[variable].trials) >= 1):
-        assert time.monotonic() < deadline, "the study never finished a trial"
-        time.sleep(0.01)
-    return thread, ip.user_ns[variable]
-
-
-def test_rerunning_a_cell_stops_the_search_it_started(ip: InteractiveShell, capsys) -> None:
-    thread, first = run_in_thread(ip, f"%%hptune --algo random --trials 500 -o first\n{SLOW_CELL}", "cell-1", "first")
-    other, elsewhere = run_in_thread(ip, f"%%hptune --algo random --trials 500 -o other\n{SLOW_CELL}", "cell-2",
-                                     "other")
-    ip.run_cell(f"%%hptune --algo random --trials 2 -o second\n{SLOW_CELL}", cell_id="cell-1")
-    thread.join(30)
-    assert first.finish_reason == "stopped" and len(first.trials) < 500
-    assert len(ip.user_ns["second"].trials) == 2 and ip.user_ns["second"].name != first.name
-    assert f"hpwidgets: stopped this cell's previous search {first.name!r} after" in capsys.readouterr().out
-    assert elsewhere.running  # another cell's search goes on
-    elsewhere.stop()
-    other.join(30)
-
-
-def test_rerunning_a_named_cell_stops_its_search_then_resumes_it(ip: InteractiveShell, capsys) -> None:
-    code = f"%%hptune --algo random --trials 500 --name again --storage again.db -o first\n{SLOW_CELL}"
-    thread, first = run_in_thread(ip, code, "cell-1", "first")
-    result = ip.run_cell(code.replace("--trials 500", "--trials 3").replace("-o first", "-o second"), cell_id="cell-1")
-    thread.join(30)
-    assert result.success, result.error_in_exec
-    assert first.finish_reason == "stopped" and "waiting for its running trials to end" in capsys.readouterr().out
-    assert len(ip.user_ns["second"].trials) == max(3, len(first.trials))  # resumed: the same study, extended
-    assert ip.user_ns["second"].name == "again"
-
-
-def test_show_prints_a_stored_study_outside_a_notebook(ip: InteractiveShell,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    tune(ip, f"{QUICK} --name shown --storage shown.db --maximize acc")
-    capsys.readouterr()
-    ip.run_line_magic("hptune", "show shown --storage shown.db")
-    assert "study 'shown': 4 trials" in capsys.readouterr().out
-
-
-def test_show_unknown_study_is_a_usage_error(ip: InteractiveShell) -> None:
-    tune(ip, QUICK)
-    with pytest.raises(UsageError, match="no study named 'ghost'"):
-        ip.run_line_magic("hptune", "show ghost")
-    with pytest.raises(UsageError, match="no study named 'ghost'"):
-        ip.run_line_magic("hptune", "show ghost --storage missing.db")
-
-
-def test_report_writes_html(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tune(ip, f"{QUICK} --name rep")
-    ip.run_line_magic("hptune", "report rep --path rep.html")
-    assert "rep" in (tmp_path / "rep.html").read_text(encoding="utf-8")
-    assert f"wrote {tmp_path / 'rep.html'}" in capsys.readouterr().out
-    (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(UsageError, match=f"cannot write the report to {tmp_path / 'notes.txt' / 'rep.html'}"):
-        ip.run_line_magic("hptune", "report rep --path notes.txt/rep.html")
-
-
-def test_clean_removes_checkpoint_folders_but_the_best_trials(ip: InteractiveShell,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    cell = "x = hp.uniform(0, 1)\n(hp.checkpoint_dir / 'model.bin').write_bytes(b'w')\n(x - 0.3) ** 2\n"
-    study = tune(ip, f"{QUICK} --name ck", cell)
-    root = study.checkpoints.root
-    assert len(list(root.iterdir())) == 4
-    capsys.readouterr()  # the cell's own summary
-    ip.run_line_magic("hptune", "clean ck")
-    assert capsys.readouterr().out.startswith("removed 3 checkpoint folders")
-    assert [folder.name for folder in root.iterdir()] == [config_key(study.best_params, None)]
-    ip.run_line_magic("hptune", "clean ck --all")
-    assert list(root.iterdir()) == []
-
-
-def test_clean_refuses_a_running_study(ip: InteractiveShell) -> None:
-    cell = "x = hp.uniform(0, 1)\nimport time\ntime.sleep(0.02)\nx\n"
-    thread, study = start_in_thread(ip, "--algo random --trials 500 --name busy --storage none", cell)
-    try:
-        with pytest.raises(UsageError, match="stop it before cleaning its checkpoints"):
-            ip.run_line_magic("hptune", "clean busy")
-    finally:
-        study.stop()
-        thread.join(10)
-
-
-@pytest.mark.parametrize(("line", "message"), [
-    ("", "required: command"), ("show", "needs a study name"), ("frobnicate x", "invalid choice"),
-])
-def test_bad_line_commands_are_usage_errors(ip: InteractiveShell, line: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
-        ip.run_line_magic("hptune", line)
 
 
 def test_process_executor_runs_the_cell_in_worker_processes(ip: InteractiveShell) -> None:
