@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -156,3 +157,16 @@ def test_a_cell_ending_in_show_draws_the_explainer_once(capsys: pytest.CaptureFi
     assert capsys.readouterr().out.count("GP explainer (4 trials") == 2  # once per cell
     shell.run_cell("e", store_history=True)  # a later cell that asks for it draws it again
     assert capsys.readouterr().out.count("GP explainer (4 trials") == 1
+
+
+@pytest.mark.parametrize(("other", "what"), [
+    ({"maximize": True}, "direction 'maximize' where study 'first' has 'minimize'"),
+    ({"minimize": "loss"}, "target 'loss' where study 'first' has None"),
+    ({"space": {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 3)}}, "budget dimension 'epochs' where study 'first'"),
+])
+def test_a_race_refuses_studies_of_another_problem(other: dict, what: str) -> None:
+    first = hw.Study("first", {"x": hw.uniform(0, 1)}, "random", storage=None)
+    odd = hw.Study("odd", other.pop("space", {"x": hw.uniform(0, 1)}), "random", storage=None, **other)
+    refusal = f"a race compares studies of one problem, but study 'odd' has {what}"
+    with pytest.raises(ValueError, match=re.escape(refusal)):
+        explain.Race([first, odd], mode="static")

@@ -121,6 +121,19 @@ def race_figure(lanes: Sequence[Lane], value_label: str = "value", unit: str = "
     return {"data": data, "layout": layout}
 
 
+def check_one_problem(studies: Sequence[Study]) -> None:
+    """Lanes are compared value for value and budget for budget: a maximised accuracy beside a
+    minimised loss, or epochs beside trials, would crown a wrong winner."""
+    first = studies[0]
+    for study in studies[1:]:
+        for what, theirs, ours in (("direction", study.direction, first.direction),
+                                   ("target", study.target, first.target),
+                                   ("budget dimension", study.space.budget_name, first.space.budget_name)):
+            if theirs != ours:
+                raise ValueError(f"a race compares studies of one problem, but study {study.name!r} has "
+                                 f"{what} {theirs!r} where study {first.name!r} has {ours!r}")
+
+
 class Race(LiveFigures):
     """A live race between studies on the same problem (same direction and target).
 
@@ -135,6 +148,7 @@ class Race(LiveFigures):
     def __init__(self, studies: Sequence[Study], *, every_s: float = 1.0, mode: str = "auto") -> None:
         if not studies:
             raise ValueError("a race needs at least one study")
+        check_one_problem(studies)
         self.studies = list(studies)
         first = self.studies[0]
         self.maximize, self.target = first.maximize, first.target
