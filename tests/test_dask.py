@@ -208,7 +208,6 @@ def test_command_line_runs_trials_on_the_cluster(client, tmp_path: Path) -> None
     assert {t.metrics["pid"] for t in trials} <= set(client.run(os.getpid).values())  # the workers' pids
 
 
-
 @pytest.fixture
 def unreachable() -> Iterator[str]:
     """A ``dask://`` address nothing listens on, with Dask's connect timeout cut to 1 s."""
@@ -262,8 +261,10 @@ def test_the_objective_goes_to_the_cluster_once_and_trials_share_no_state(client
 
 def test_a_lost_objective_is_scattered_again(client) -> None:
     cluster = dask_runner.DaskRunner(client)
+
     def call(params):
         return 0.0
+
     first = cluster._payload(call)
     assert cluster._payload(call) is first
     client.cancel(first)
