@@ -136,7 +136,12 @@ def _replace_this_cells_search(name: str | None) -> None:
         print(f"hpwidgets: stopped this cell's previous search {study.name!r} after {len(study.trials)} "
               f"trials{'; waiting for its running trials to end' if resumes else ''}")  # a note, not an error
         if resumes:
-            _block(study)
+            try:
+                study.wait()
+            except KeyboardInterrupt:  # not "paused" (_block's words): this search was stopped
+                print(f"study {study.name!r} is stopping: its running trials end at their next report; "
+                      f"re-run this cell once they have", file=sys.stderr)
+                raise
 
 
 def _wait_for_headless(info: Any = None) -> None:

@@ -86,6 +86,21 @@ def test_rerunning_a_named_cell_stops_its_search_then_resumes_it(ip: Interactive
     assert ip.user_ns["second"].name == "again"
 
 
+def test_interrupting_the_wait_of_a_re_run_says_the_old_search_is_stopping(ip: InteractiveShell, capsys) -> None:
+    code = f"%%hptune --algo random --trials 500 --name again --storage none -o first\n{SLOW_CELL}"
+    thread, first = run_in_thread(ip, code, "first", "cell-1")
+
+    def interrupted(timeout: float | None = None) -> bool:
+        raise KeyboardInterrupt  # as the frontend's interrupt would, while the re-run waits
+    first.wait = interrupted
+    result = ip.run_cell(code, cell_id="cell-1")
+    thread.join(30)
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    error = capsys.readouterr().err
+    assert "study 'again' is stopping: its running trials end at their next report" in error
+    assert "paused" not in error
+
+
 def test_show_prints_a_stored_study_outside_a_notebook(ip: InteractiveShell,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     tune(ip, f"{QUICK} --name shown --storage shown.db --maximize acc")
