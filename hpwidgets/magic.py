@@ -62,7 +62,7 @@ class _Launch:
     dashboard: Any = None
     background: bool = False  # later cells wait for it unless a frontend rendered its panel
     pending: bool = False  # --edit: waiting for Start on the panel
-    cell_id: str | None = None  # the frontend's id of the cell that launched it (None: not sent)
+    cell_run: tuple[str, int] | None = None  # (the frontend's cell id, execution count) that launched it
 
     def start(self) -> None:
         """Start (or restart) a background search; "+10 trials" on an ended panel raised n_target."""
@@ -123,13 +123,17 @@ def _before_cell(info: Any = None) -> None:
     _wait_for_headless(info)
 
 
-def _replace_this_cells_search(name: str | None) -> None:
+def _cell_run(shell: Any) -> tuple[str, int] | None:
+    """This run of this cell: a loop launching several searches in one run is one run."""
+    return None if _CELL["id"] is None else (_CELL["id"], shell.execution_count)
+
+
+def _replace_this_cells_search(name: str | None, run: tuple[str, int] | None) -> None:
     """Re-running a cell stops the search it started before: the frontend has cleared that panel,
     so the search would go on out of sight, with its Stop button gone. The finished trials stay."""
-    cell = _CELL["id"]
     for launch in list(_STUDIES.values()):
-        study = launch.study
-        if cell is None or launch.cell_id != cell or not study.running:
+        study, before = launch.study, launch.cell_run
+        if run is None or before is None or before[0] != run[0] or before == run or not study.running:
             continue
         study.stop()
         resumes = study.name == name  # the same study again: it must end before it can resume
@@ -255,12 +259,13 @@ class HPTuneMagics(Magics):
         _check_options(args, self.shell)
         parsed = self._parse(line, cell)
         direction, key = _direction(args, parsed, line)
-        _replace_this_cells_search(args.name)
+        run = _cell_run(self.shell)
+        _replace_this_cells_search(args.name, run)
         if args.name in _STUDIES and _STUDIES[args.name].study.running:
             raise UsageError(f"study {args.name!r} is still running; `%hptune stop {args.name}` first, "
                              f"or wait for it, then re-run this cell to continue it")
         launch = _Launch(_make_study(args, parsed, direction),
-                         CellObjective(parsed.code, self._namespace(args), key), args, cell_id=_CELL["id"])
+                         CellObjective(parsed.code, self._namespace(args), key), args, cell_run=run)
         study = launch.study
         if args.output:
             self.shell.user_ns[args.output] = study

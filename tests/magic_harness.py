@@ -48,6 +48,7 @@ def run_in_thread(ip: InteractiveShell, code: str, variable: str,
     while not (variable in ip.user_ns and len(ip.user_ns[variable].trials) >= 1):
         assert time.monotonic() < deadline, "the study never finished a trial"
         time.sleep(0.01)
+    ip.execution_count += 1  # the next cell is a later run, as in a kernel, where this cell has returned
     return thread, ip.user_ns[variable]
 
 

@@ -86,6 +86,19 @@ def test_rerunning_a_named_cell_stops_its_search_then_resumes_it(ip: Interactive
     assert ip.user_ns["second"].name == "again"
 
 
+def test_searches_launched_in_one_run_of_a_cell_all_go_on(ip: InteractiveShell) -> None:
+    """A loop in one cell that launches several searches is one run of that cell, not re-runs."""
+    ip.execution_count += 1
+    thread, first = run_in_thread(ip, f"%%hptune --algo random --trials 500 -o first\n{SLOW_CELL}", "first", "c")
+    ip.execution_count -= 1  # what follows is the same run of cell "c"
+    second = ip.run_cell("get_ipython().run_cell_magic('hptune', '--algo random --trials 2 -o second', "
+                         f"{SLOW_CELL!r})", cell_id="c")
+    assert second.success and first.running
+    first.stop()
+    thread.join(30)
+    assert first.finish_reason == "stopped" and len(ip.user_ns["second"].trials) == 2
+
+
 def test_interrupting_the_wait_of_a_re_run_says_the_old_search_is_stopping(ip: InteractiveShell, capsys) -> None:
     code = f"%%hptune --algo random --trials 500 --name again --storage none -o first\n{SLOW_CELL}"
     thread, first = run_in_thread(ip, code, "first", "cell-1")
