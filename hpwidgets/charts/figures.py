@@ -58,15 +58,20 @@ def _axis_layout(axis: Axis) -> dict[str, Any]:
     return {"type": "log"}
 
 
+def _nice_values(low: float, high: float, mantissas: tuple[int, ...]) -> list[float]:
+    """m × 10^k for each mantissa m, between ``low`` and ``high`` (ends included, up to rounding)."""
+    exps = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    values = (float(f"{m}e{e}") for e in exps for m in mantissas)
+    return sorted(v for v in values if low * (1 - 1e-9) <= v <= high * (1 + 1e-9))
+
+
 def _budget_ticks(axis: Axis | None) -> dict[str, Any]:
     """Ticks at 1, 2, 3, 5, 10, 20, ... within the budget's bounds and at the bounds themselves:
     plotly's own log ticks label 0.9 as "9" left of a budget of 1."""
     if axis is None or axis.low is None or axis.high is None or axis.low <= 0:
         return {}
     low, high = axis.low, axis.high
-    nice = {float(f"{m}e{e}") for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-            for m in (1, 2, 3, 5)}
-    ticks = sorted({v for v in nice if low <= v <= high} | {low, high})
+    ticks = sorted({*_nice_values(low, high, (1, 2, 3, 5)), low, high})
     pad = 0.05 * max(math.log10(high / low), 1)
     return {"tickmode": "array", "tickvals": ticks, "ticktext": [format_value(v) for v in ticks],
             "range": [math.log10(low) - pad, math.log10(high) + pad]}
@@ -82,8 +87,7 @@ def _log_ticks(axis: Axis, coords: list[float]) -> dict[str, Any]:
     lo, hi = min([math.log10(axis.low), *finite]), max([math.log10(axis.high), *finite])
     ticks = [(float(e), f"1e{e}") for e in range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1)]
     if len(ticks) < 2:
-        nice = (m * 10.0**e for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5))
-        ticks = [(math.log10(v), format_value(v)) for v in nice if lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+        ticks = [(math.log10(v), format_value(v)) for v in _nice_values(10**lo, 10**hi, (1, 2, 5))]
     return {"range": [lo, hi], "tickvals": [t for t, _ in ticks], "ticktext": [text for _, text in ticks]}
 
 
