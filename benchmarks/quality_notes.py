@@ -314,5 +314,14 @@ NOTES = [
     "42 -> 35, with the median 3.6e-4 -> 8.7e-4). The "
     "exploration asks found Hartmann6's global basin no more often; they slowed the refinement that the "
     "bars measure and left fewer mixed5 runs stuck.",
+    "- Also tried for NativeGP and not adopted (throwaway driver, seeds 100-139; median regret@50, Branin "
+    "/ Hartmann6 / mixed5, and runs ending above regret 0.05). A linear trend in the kernel (a term "
+    "`w (x - 0.5)·(x' - 0.5)` over the numeric coordinates, added to the Matérn part), so the posterior "
+    "mean carries a slope past the data: traced on seed 5 of Hartmann6, the mean returns from the "
+    "incumbent to the pessimistic prior mean within 0.2-0.3 of the unit cube along the line to the "
+    "optimum, although the true values there keep falling, and log-EI peaks at a tenth of that line. "
+    "With w = 0.25 or 1 (standardised units): 3.4e-6 / 2.2e-6 / 1.7e-4 (0, 10, 17 above 0.05) -> 4.3e-6 "
+    "/ 6.3e-6 / 9.5e-4 (0, 10, 16) and 4.0e-6 / 1.7e-5 / 1.3e-3 (0, 13, 17). On seeds 0-9 Hartmann6 "
+    "read 0.066 / 0.060 / 0.060 with w = 0.25 / 1 / 4 (0.060 without), 5 of 10 runs above 0.05 each.",
     "",
 ]
