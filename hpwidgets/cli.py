@@ -32,6 +32,7 @@ from .options import (
     GPUS_HELP,
     MAX_FAILURES_HELP,
     PER_GPU_HELP,
+    missing_gpu_problem,
     placement,
     placement_problem,
     positive,
@@ -150,7 +151,7 @@ def _space(namespace: dict[str, Any], text: str) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from . import tune
     from .report import write_report
-    problem = placement_problem(args.gpus, args.per_gpu, args.executor)
+    problem = placement_problem(args.gpus, args.per_gpu, args.executor) or missing_gpu_problem(args.gpus)
     if problem:
         raise CommandError(problem)
     namespace, objective = _load_target(args.target)  # first: `--gpus auto` means GPUs if the script imported torch

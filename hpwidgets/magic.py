@@ -42,9 +42,11 @@ from .options import (
     GPUS_HELP,
     MAX_FAILURES_HELP,
     PER_GPU_HELP,
+    missing_gpu_problem,
     placement,
     placement_problem,
     positive,
+    runner_of,
 )
 from .parse import LAST, CellError, ParsedCell, parse
 from .results import best_or_none, failure_summary, outside_space_note
@@ -170,7 +172,7 @@ def _check_options(args: argparse.Namespace, shell: Any) -> None:
         raise UsageError("--name must not be empty")
     if args.output is not None and not args.output.isidentifier():
         raise UsageError(f"-o needs a variable name, but got {args.output!r}")
-    problem = placement_problem(args.gpus, args.per_gpu, args.executor)
+    problem = placement_problem(args.gpus, args.per_gpu, args.executor) or missing_gpu_problem(args.gpus)
     if problem:
         raise UsageError(problem)
     if args.edit:
@@ -218,8 +220,10 @@ class HPTuneMagics(Magics):
               help="search algorithm (default: tpe, or what a resumed study last ran)")
     @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha | median")
     @argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included (default 20)")
-    @argument("--maximize", nargs="?", const=True, metavar="NAME", help="maximise NAME (alone: the last expression)")
-    @argument("--minimize", nargs="?", const=True, metavar="NAME", help="minimise NAME (default: the last expression)")
+    @argument("--maximize", nargs="?", const=True, type=unquote, metavar="NAME",
+              help="maximise NAME (alone: the last expression)")
+    @argument("--minimize", nargs="?", const=True, type=unquote, metavar="NAME",
+              help="minimise NAME (default: the last expression)")
     @argument("--name", type=unquote, help="study name; re-running with the same name resumes it")
     @argument("--storage", type=unquote, default="hptune.db",
               help="SQLite file (default hptune.db), or `none` to keep it in memory")
@@ -229,7 +233,7 @@ class HPTuneMagics(Magics):
     @argument("--max-failures", type=positive(int), help=MAX_FAILURES_HELP)
     @argument("--wait", action="store_true", help="block until the search ends")
     @argument("--edit", action="store_true", help="show the sliders and wait for Start")
-    @argument("-o", dest="output", metavar="VAR", help="store the Study in variable VAR")
+    @argument("-o", dest="output", type=unquote, metavar="VAR", help="store the Study in variable VAR")
     @argument("--gpus", default="auto", help=GPUS_HELP)
     @argument("--per-gpu", default="1", help=PER_GPU_HELP)
     @argument("--executor", default="thread", help=EXECUTOR_HELP)
@@ -287,12 +291,16 @@ class HPTuneMagics(Magics):
     def _namespace(self, args: argparse.Namespace) -> dict[str, Any]:
         """A snapshot of the user's namespace; only its picklable part for processes or Dask."""
         namespace = dict(self.shell.user_ns)
-        return namespace if args.executor == "thread" else portable_namespace(namespace)
+        return namespace if runner_of(args.executor) is None else portable_namespace(namespace)
 
     def _parse(self, line: str, cell: str) -> ParsedCell:
         """Parse with line numbers as the user sees them (the %%hptune line is line 1)."""
+        # IPython drops a cell's leading blank lines: transform the rest, then put them back.
+        lines = cell.splitlines(keepends=True)
+        blank = next((i for i, text in enumerate(lines) if text.strip()), len(lines))
+        transform = self.shell.input_transformer_manager.transform_cell  # `!cmd`, `%magic` lines
         try:
-            source = self.shell.input_transformer_manager.transform_cell(cell)  # `!cmd`, `%magic` lines
+            source = "".join(lines[:blank]) + transform("".join(lines[blank:]))
         except SyntaxError:  # e.g. an inconsistent dedent: let parse() name the line itself
             source = cell
         if len(source.splitlines()) != len(cell.splitlines()):

@@ -40,10 +40,32 @@ def placement_problem(gpus: str, per_gpu: str, executor: str) -> str | None:
     """What is wrong with --gpus / --per-gpu / --executor, in one line; None when nothing is."""
     if not _GPUS.match(gpus):
         return f"--gpus must be auto, none or GPU indices like 0,1, but got {gpus!r}"
+    indices = gpus.split(",") if gpus not in ("auto", "none") else []
+    if len({int(i) for i in indices}) < len(indices):
+        return f"--gpus must name each GPU once, but got {gpus!r}"
     if per_gpu != "auto" and not (per_gpu.isdigit() and int(per_gpu) >= 1):
         return f"--per-gpu must be a positive int or auto, but got {per_gpu!r}"
     if not (executor in ("thread", "process", "threads", "processes") or executor.startswith(_DASK_SCHEMES)):
         return f"--executor must be thread, process or dask://host:port, but got {executor!r}"
+    return None
+
+
+def missing_gpu_problem(gpus: str) -> str | None:
+    """Explicit --gpus indices that no visible GPU has, in one line; checked before a study is made.
+
+    Only asked where indices are given (torch loads then); with no GPU at all the run falls back
+    to the CPU with a warning, as ``devices.select_gpus`` does, so one notebook runs anywhere.
+    """
+    if gpus in ("auto", "none"):
+        return None
+    from . import devices
+    available = devices.discover_gpus()
+    if not available:
+        return None
+    try:
+        devices.select_gpus([int(i) for i in gpus.split(",")], available)
+    except ValueError as error:
+        return f"--gpus {gpus}: {error}"
     return None
 
 
@@ -59,5 +81,9 @@ def placement(gpus: str, per_gpu: str, executor: str) -> dict[str, Any]:
     elif gpus != "none":
         chosen = [int(i) for i in gpus.split(",")]
     slots: Any = per_gpu if per_gpu == "auto" else int(per_gpu)
-    runner = {"thread": None, "threads": None, "process": "processes"}.get(executor, executor)
-    return {"gpus": chosen, "per_gpu": slots, "executor": runner}
+    return {"gpus": chosen, "per_gpu": slots, "executor": runner_of(executor)}
+
+
+def runner_of(executor: str) -> str | None:
+    """``Study.optimize``'s ``executor`` for an --executor value (None: threads)."""
+    return {"thread": None, "threads": None, "process": "processes"}.get(executor, executor)

@@ -118,9 +118,12 @@ def _parse_body(text: str, offset: int) -> tuple[ast.Module, list[Declaration], 
         raise _syntax_error(error, lines, 0) from None
     comments = _hp_comments(text)
     declarations: dict[str, Declaration] = {}
+    # `a = 1; b = 0.2  # @hp ...`: the comment ends the line's last statement, so only it claims it.
+    last_on_line = {stmt.end_lineno or stmt.lineno: stmt for stmt in tree.body}
     for stmt in tree.body:
+        end = stmt.end_lineno or stmt.lineno
         simple = not hasattr(stmt, "body")  # a comment at the end of an `if` block is not the `if`'s
-        comment = comments.pop(stmt.end_lineno or stmt.lineno, None) if simple else None
+        comment = comments.pop(end, None) if simple and last_on_line[end] is stmt else None
         decl = _declaration(stmt, comment, text)
         if decl is None:
             continue
@@ -161,7 +164,9 @@ def _syntax_error(error: SyntaxError, lines: list[str], offset: int) -> CellErro
     if text.startswith(("%", "!")):  # IPython syntax the magic could not turn into Python line for line
         return CellError(line, 1, text, "this IPython line (% or !) cannot run as part of each trial; "
                                         "put it in a cell of its own before the %%hptune cell")
-    return CellError(line, error.offset or 1, text, f"invalid Python: {error.msg}")
+    # Python's "(detected at line N)" counts lines its own way; the message already names the line.
+    problem = re.sub(r" \(detected at line \d+\)", "", error.msg)
+    return CellError(line, error.offset or 1, text, f"invalid Python: {problem}")
 
 
 def _hp_comments(text: str) -> dict[int, tuple[int, str]]:
@@ -306,12 +311,21 @@ def _capture_last_expression(tree: ast.Module, text: str) -> str | None:
 
 
 def _bound_names(tree: ast.Module) -> frozenset[str]:
+    """The names the cell binds at its top level, which --maximize NAME can read after a trial: a
+    name set only inside a function or class body is not one, unless declared ``global`` there."""
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    todo: list[ast.AST] = [tree]
+    while todo:
+        for node in ast.iter_child_nodes(todo.pop()):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            if isinstance(node, scopes):
+                if not isinstance(node, ast.Lambda):
+                    names.add(node.name)
+                names.update(n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names)
+            else:
+                todo.append(node)
     return frozenset(names - {LAST})

@@ -38,6 +38,15 @@ def test_magic_lines_in_the_cell_run_in_each_trial_and_a_cell_magic_is_refused(i
         ip.run_cell_magic("hptune", QUICK, "%%time\nx = hp.uniform(0, 1)\nx")
 
 
+def test_leading_blank_lines_keep_magic_lines_and_line_numbers(ip: InteractiveShell) -> None:
+    calls: list[str] = []
+    ip.register_magic_function(lambda line: calls.append(line), "line", "hpw_count")
+    tune(ip, f"{QUICK} --trials 2", "\n  \nx = hp.uniform(0, 1)\n%hpw_count seen\nx")  # IPython drops such lines
+    assert calls == ["seen"] * 2
+    with pytest.raises(UsageError, match=r"^line 4: hp\.lognormal\(1, 2\): unknown distribution"):
+        ip.run_cell_magic("hptune", QUICK, "\n\nlr = hp.lognormal(1, 2)\n%hpw_count seen\nlr")
+
+
 def test_default_metric_is_the_last_expression_minimised(ip: InteractiveShell) -> None:
     study = tune(ip, QUICK, "x = hp.uniform(-1, 1)\n(x - 0.3) ** 2")
     assert not study.maximize and study.target is None
@@ -210,6 +219,9 @@ def test_summary_line_names_the_first_failure(ip: InteractiveShell, capsys: pyte
     ("--prune percentile", CELL, "invalid choice: 'percentile'"),
     ("--algo hyperband --prune asha", CELL, "pruner='asha' does not combine with algo='hyperband'"),
     ("--gpus many", CELL, "--gpus must be auto, none or GPU indices"),
+    ("--gpus 0,0", CELL, "--gpus must name each GPU once, but got '0,0'"),
+    ("--maximize acc", "x = hp.uniform(0, 1)\ndef f():\n    acc = x\n    return acc\nf()",
+     r"^line 1: --maximize acc: the cell never sets .*'acc'"),
     ("--per-gpu 0", CELL, "--per-gpu must be a positive int or auto, but got '0'"),
     ("", "x = hp.uniform(0, 1)\nprint(x)\n", r"line 3: print\(x\): print\(\) returns None, so no trial"),
     ("--executor mpi", CELL, "--executor must be thread, process or dask://host:port, but got 'mpi'"),
@@ -284,3 +296,25 @@ def test_gpu_options_reach_the_runner_and_fall_back_to_the_cpu(ip: InteractiveSh
     with pytest.warns(RuntimeWarning, match="no CUDA GPU is visible"):
         study = tune(ip, f"{QUICK} --maximize acc --gpus 0 --per-gpu 2")
     assert {t.device for t in study.trials} == {"cpu"} and len(study.trials) == 4
+
+
+def test_a_gpu_index_that_no_visible_gpu_has_is_refused_before_a_study_is_made(
+        ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hpwidgets.devices as devices
+    monkeypatch.setattr(devices, "discover_gpus", lambda: [devices.GpuInfo(0, "Stand-in GPU", 2**34, 2**34)])
+    with pytest.raises(UsageError, match=r"^--gpus 1: gpus=\[1\] asks for \['cuda:1'\], but only \['cuda:0'\]"):
+        ip.run_cell_magic("hptune", f"{QUICK} --gpus 1 -o st", CELL)
+    assert "st" not in ip.user_ns and not (tmp_path / "hptune.db").exists()
+
+
+def test_both_spellings_of_the_thread_executor_share_the_users_objects(ip: InteractiveShell) -> None:
+    ip.run_cell("import threading\nlock = threading.Lock()")  # cannot be pickled: threads share it as it is
+    for spelling in ("thread", "threads"):
+        cell = "x = hp.uniform(0, 1)\nwith lock:\n    y = x\ny"
+        study = tune(ip, f"{QUICK} --storage none --executor {spelling}", cell)
+        assert [t.state for t in study.trials] == [hw.TrialState.COMPLETE] * 4, study.trials[0].error
+
+
+def test_quoted_option_values_lose_their_quotes(ip: InteractiveShell) -> None:
+    ip.run_cell_magic("hptune", f'{QUICK} --storage none --maximize "acc" -o "quoted"', CELL)
+    assert ip.user_ns["quoted"].target == "acc" and ip.user_ns["quoted"].maximize

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +97,35 @@ def test_annotated_assignment_is_a_declaration() -> None:
 def test_assigned_names_cover_loops_and_functions() -> None:
     cell = parse("x = hp.uniform(0, 1)\nfor epoch in range(3):\n    acc = x\ndef f(): pass\nimport os.path\n")
     assert {"x", "epoch", "acc", "f", "os"} <= cell.assigned
+
+
+def test_a_name_set_only_inside_a_function_is_not_assigned_unless_global() -> None:
+    local = parse("x = hp.uniform(0, 1)\ndef f():\n    acc = x\n    return acc\nclass C:\n    loss = 1\nf()")
+    assert "acc" not in local.assigned and "loss" not in local.assigned and {"f", "C"} <= local.assigned
+    shared = parse("x = hp.uniform(0, 1)\ndef f():\n    global acc\n    acc = x\nf()")
+    assert "acc" in shared.assigned
+
+
+def test_an_hp_comment_after_semicolons_declares_the_lines_last_statement() -> None:
+    cell = parse("a = 0.5; b = 0.2  # @hp uniform(0, 1)\na + b")
+    assert list(cell.space) == ["b"] and run_body("a = 0.5; b = 0.2  # @hp uniform(0, 1)\na + b",
+                                                   {"b": 0.25})[LAST] == 0.75
+    assert list(parse("lr = 0.1; n = 3  # @hp int(1, 5)\nlr * n").space) == ["n"]
+
+
+def test_a_syntax_error_names_one_line_only() -> None:
+    with pytest.raises(CellError) as info:
+        parse("x = hp.uniform(0, 1)\ny = 1\nprint('unterminated)\nx", first_line=2)
+    assert str(info.value) == "line 4: print('unterminated): invalid Python: unterminated string literal"
+
+
+def test_the_readme_notebook_cell_parses() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    cells = [block for block in readme.split("```python\n")[1:] if block.startswith("%%hptune") and "# @hp" in block]
+    assert cells, "README shows a %%hptune cell with a Colab-style declaration"
+    for block in cells:
+        cell = parse(block.split("```")[0].split("\n", 1)[1], first_line=2)
+        assert "momentum" in cell.space and cell.lines["momentum"] == 4
 
 
 def test_source_shows_the_rewritten_body() -> None:
