@@ -100,6 +100,46 @@ def test_parallel_categories_grow_with_values_outside_the_space():
     assert [r.coords[1] for r in par.rows] == [2.0, 0.0]
 
 
+MIXED = (None, "None", True, "True", 1)  # distinct to the space (by repr), alike by str
+
+
+def test_choice_values_alike_by_str_get_their_own_category_and_a_label_that_tells_them_apart():
+    space = SPACE.replace(bs=hw.choice(*MIXED))
+    trials = [trial(i, float(i), bs=v) for i, v in enumerate(MIXED)]
+    labels = ("None", "'None'", "True", "'True'", "1")  # repr only where str is shared
+    data = chart_data(trials, space)
+    assert data.parallel.axes[1].categories == labels
+    assert [r.coords[1] for r in data.parallel.rows] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert data.slices[1].xs == labels and data.slices[1].axis.categories == labels
+    figures = build_figures(trials, space)
+    assert figures["parallel"]["data"][0]["dimensions"][1]["ticktext"] == list(labels)
+    assert figures["slices"]["layout"]["xaxis2"]["categoryarray"] == list(labels)
+
+
+def test_a_value_appended_after_a_space_edit_gets_a_label_of_its_own_and_earlier_ones_keep_theirs():
+    # The string "None" was drawn before the edit; labels already sent to a chart never change.
+    before_edit = [trial(0, 1.0, bs="None"), trial(1, 2.0, bs=None), trial(2, 3.0, bs=32)]
+    data = chart_data(before_edit, SPACE.replace(bs=hw.choice(None, 32)))
+    assert data.parallel.axes[1].categories == ("None", "32", "'None'")
+    assert [r.coords[1] for r in data.parallel.rows] == [2.0, 0.0, 1.0]
+    assert data.slices[1].xs == ("'None'", "None", "32")
+    # The other way round None's repr is taken too, so its type tells it apart.
+    data = chart_data(before_edit, SPACE.replace(bs=hw.choice("None", 32)))
+    assert data.parallel.axes[1].categories == ("None", "32", "None (NoneType)")
+    assert [r.coords[1] for r in data.parallel.rows] == [0.0, 2.0, 1.0]
+    assert data.slices[1].xs == ("None", "None (NoneType)", "32")
+
+
+def test_streamed_categories_match_a_redraw_and_numpy_scalars_join_their_value():
+    np = pytest.importorskip("numpy")
+    space = SPACE.replace(bs=hw.choice(None, 32))
+    tracker = ChartTracker(space)
+    added = [tracker.add(t) for t in (trial(0, 1.0, bs="None"), trial(1, 2.0, bs=np.int64(32)))]
+    assert [c.row.coords[1] for c in added] == [2.0, 1.0]
+    assert [dict(c.slice_xs)["bs"] for c in added] == ["'None'", "32"]
+    assert tracker.category_axes()[1].categories == ("None", "32", "'None'")
+
+
 def test_one_slice_per_searched_parameter():
     got = slices(sample_trials(), SPACE, True, "acc")
     assert [s.axis.name for s in got] == ["lr", "bs", "m"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from ..space import Choice, SearchSpace
+from ..space import Choice, SearchSpace, _plain
 from ..trial import FrozenTrial, TrialState
 
 
@@ -136,9 +137,54 @@ def hover_text(trial: FrozenTrial, value: float | None) -> str:
 
 def _axis(name: str, dim: Any) -> Axis:
     if isinstance(dim, Choice):
-        return Axis(name, "category", tuple(str(v) for v in dim.values))
+        return Axis(name, "category", tuple(_Categories(dim.values).labels))
     log = bool(getattr(dim, "log", False))
     return Axis(name, "log" if log else "linear", (), float(dim.low), float(dim.high))
+
+
+def _free_label(value: Any, preferred: str, taken: set[str]) -> str:
+    """``preferred`` unless another category has it; then str, repr, repr with the type, numbered."""
+    for label in (preferred, str(value), repr(value), f"{value!r} ({type(value).__name__})"):
+        if label not in taken:
+            return label
+    n = 2
+    while f"{value!r} #{n}" in taken:
+        n += 1
+    return f"{value!r} #{n}"
+
+
+class _Categories:
+    """One choice axis: a category per value the space tells apart (by repr), each with its own label.
+
+    A label is str(v) unless another value's str is the same; then repr(v), so None and "None" read
+    ``None`` and ``'None'``. Indices and labels are fixed once given and only appended to: both are
+    sent to live charts (coordinates, slice xs), so neither may come to mean another value later.
+    """
+
+    def __init__(self, values: Iterable[Any]) -> None:
+        values = [_plain(v) for v in values]
+        clashing = {s for s, n in Counter(map(str, values)).items() if n > 1}
+        self.labels: list[str] = []
+        self._taken: set[str] = set()
+        self._index: dict[str, int] = {}
+        for v in values:
+            self._add(v, repr(v) if str(v) in clashing else str(v))
+
+    def index(self, value: Any) -> int:
+        """The value's category; a value outside the space is appended (after a slider edit)."""
+        value = _plain(value)
+        if repr(value) not in self._index:
+            self._add(value, str(value))  # the same rule: repr when str is another category's label
+        return self._index[repr(value)]
+
+    def label(self, value: Any) -> str:
+        return self.labels[self.index(value)]
+
+    def _add(self, value: Any, preferred: str) -> None:
+        label = _free_label(value, preferred, self._taken)
+        self._index[repr(value)] = len(self.labels)
+        self.labels.append(label)
+        self._taken.add(label)
 
 
 class ChartTracker:
@@ -153,8 +199,8 @@ class ChartTracker:
         self.max_number = -1
         searched = space.searched() if space is not None else {}
         self.axes: tuple[Axis, ...] = tuple(_axis(n, d) for n, d in searched.items())
-        # Category lists only ever grow, so an index sent to a chart never changes meaning.
-        self._categories = {a.name: list(a.categories) for a in self.axes if a.scale == "category"}
+        # Category lists only ever grow, so an index (or slice label) sent to a chart never changes meaning.
+        self._categories = {n: _Categories(d.values) for n, d in searched.items() if isinstance(d, Choice)}
 
     @property
     def budget_name(self) -> str | None:
@@ -167,7 +213,7 @@ class ChartTracker:
 
     def category_axes(self) -> tuple[Axis, ...]:
         """The axes with every category seen so far (out-of-space values appended)."""
-        return tuple(a._replace(categories=tuple(self._categories[a.name])) if a.scale == "category" else a
+        return tuple(a._replace(categories=tuple(self._categories[a.name].labels)) if a.scale == "category" else a
                      for a in self.axes)
 
     def add(self, trial: FrozenTrial) -> Contribution:
@@ -194,10 +240,7 @@ class ChartTracker:
 
     def _coord(self, axis: Axis, raw: Any) -> float | None:
         if axis.scale == "category":
-            labels = self._categories[axis.name]
-            if str(raw) not in labels:
-                labels.append(str(raw))
-            return float(labels.index(str(raw)))
+            return float(self._categories[axis.name].index(raw))
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
             return None
         if axis.scale == "log":
@@ -215,7 +258,7 @@ class ChartTracker:
         for axis in self.axes:
             if axis.name in trial.params:
                 raw = trial.params[axis.name]
-                out.append((axis.name, str(raw) if axis.scale == "category" else raw))
+                out.append((axis.name, self._categories[axis.name].label(raw) if axis.scale == "category" else raw))
         return tuple(out)
 
     def _curve(self, trial: FrozenTrial, in_space: bool) -> Curve | None:
