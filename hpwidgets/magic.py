@@ -150,9 +150,14 @@ def _replace_this_cells_search(name: str | None, run: tuple[str, int] | None) ->
                 raise
 
 
+def _is_line_command(raw_cell: str) -> bool:
+    """Whether a cell is a ``%hptune`` line command, after any blank or comment lines."""
+    return re.match(r"(\s*#[^\n]*\n)*\s*%hptune\s", raw_cell) is not None
+
+
 def _wait_for_headless(info: Any = None) -> None:
     """pre_run_cell: a later cell must see complete results when no frontend shows the panel."""
-    if re.match(r"\s*%hptune\s", getattr(info, "raw_cell", None) or ""):
+    if _is_line_command(getattr(info, "raw_cell", None) or ""):
         return  # `%hptune stop NAME` must be able to reach a search it would otherwise wait for
     for launch in list(_STUDIES.values()):
         if launch.pending and not launch.rendered:

@@ -11,6 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from magic_harness import QUICK, SLOW_CELL, run_in_thread, start_in_thread, tune
 
 from hpwidgets.checkpoints import config_key
+from hpwidgets.magic import _is_line_command
 
 
 def test_stop_and_resume_of_a_study_not_running_say_why(ip: InteractiveShell) -> None:
@@ -172,3 +173,13 @@ def test_bad_line_commands_are_usage_errors(ip: InteractiveShell, line: str, mes
     with pytest.raises(UsageError, match=message):
         ip.run_line_magic("hptune", line)
 
+
+
+@pytest.mark.parametrize(("cell", "is_command"), [
+    ("%hptune stop nb", True), ("\n  %hptune list", True), ("# end the search\n\n%hptune stop nb\n", True),
+    ("x = 1\n%hptune stop nb", False), ("%%hptune --trials 2\nx = hp.uniform(0, 1)\nx", False),
+    ("# %hptune stop nb", False),
+])
+def test_a_line_command_cell_is_known_behind_comments(cell: str, is_command: bool) -> None:
+    # Such a cell is not held while a headless search runs, so `%hptune stop` can reach it.
+    assert _is_line_command(cell) is is_command
