@@ -52,9 +52,16 @@ def tune(objective: Callable[..., Any], space: SearchSpace | Mapping[str, Dimens
 
 
 def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
-               algo: str | Algorithm | None = None, pruner: str | Pruner | None = None) -> Study:
+               algo: str | Algorithm | None = None, pruner: str | Pruner | None = None, *,
+               read_only: bool = False) -> Study:
     """Open a stored study by name, with its stored space, direction and algorithm; ``pruner``
-    (not stored: a choice per run) judges new trials against the stored trials' reports."""
+    (not stored: a choice per run) judges new trials against the stored trials' reports.
+
+    An algorithm that cannot be rebuilt (the user's own class, object options) needs ``algo=``;
+    ``read_only=True`` (a report, cleaning checkpoints) opens the study anyway, its algorithm
+    standing in as the stored spec's text: such a study refuses to ``optimize`` without ``algo=``.
+    """
+    from .algorithms import readable_algorithm
     from .store import Store
     if not isinstance(storage, Store) and not os.path.exists(storage):  # a typo must not leave an empty file
         raise ValueError(f"no storage file {os.fspath(storage)!r}; load_study opens a store that exists")
@@ -65,6 +72,8 @@ def load_study(name: str, storage: str | os.PathLike | Store = "hptune.db",
         raise ValueError(f"no study named {name!r} in {store.path}; it has {known!r}")
     direction = {"maximize": record.target or True} if record.direction == "maximize" else \
         {"minimize": record.target or True}
+    if read_only and algo is None:
+        algo = readable_algorithm(record.algo, name)  # None: a built-in one, rebuilt as for a resume
     return Study(name, record.space, algo, storage=store, pruner=pruner, **direction)  # algo None: the stored one
 
 

@@ -42,9 +42,10 @@ def config_key(params: Mapping[str, Any], budget_name: str | None) -> str:
 
 
 def _folder_name(study_name: str) -> str:
-    """The study's name as a folder name; a name that had to change gets its hash appended."""
+    """The study's name as a folder name; a name that had to change gets its hash appended.
+    Names of dots alone change too: "." and ".." would be the checkpoint folder or the store's own."""
     safe = re.sub(r"[^\w.-]", "_", study_name)[:80]
-    if safe == study_name:
+    if safe == study_name and safe.strip("."):
         return safe
     return f"{safe}-{hashlib.sha1(study_name.encode()).hexdigest()[:8]}"
 

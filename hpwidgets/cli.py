@@ -15,13 +15,14 @@ the first failed trial's error on stderr, and exits with status 1 when every tri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import reprlib
 import runpy
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,11 @@ from .options import (
     placement_problem,
     positive,
 )
-from .report import ReportError
+from .report import ReportError, report_file_name
 from .results import failure_summary, outside_space_note
 from .store import StorageError
 from .study import default_name
+from .trial import resolve_direction
 
 
 class CommandError(Exception):
@@ -77,14 +79,14 @@ def _stored_study(args: argparse.Namespace) -> Any:
     if not os.path.exists(args.storage):
         raise CommandError(f"no storage file {args.storage!r}; pass --storage PATH to the study's SQLite file")
     try:
-        return load_study(args.name, args.storage)
+        return load_study(args.name, args.storage, read_only=True)  # a user's own algorithm need not be rebuilt
     except ValueError as error:
         raise CommandError(str(error)) from None
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from .report import write_report
-    print(write_report(_stored_study(args), args.output or f"{args.name}.html"))
+    print(write_report(_stored_study(args), args.output or report_file_name(args.name)))  # as `-o .` names it
 
 
 def cmd_clean(args: argparse.Namespace) -> None:
@@ -120,6 +122,20 @@ def cmd_lab(args: argparse.Namespace) -> None:
     os.execv(exe, command)  # JupyterLab takes over this process (Ctrl-C stops it)
 
 
+@contextlib.contextmanager
+def _script_folder_first(spec: str) -> Iterator[None]:
+    """The script's folder first on sys.path while it loads and its trials run, as under
+    ``python script.py``, so it imports the modules beside it; spawned workers inherit sys.path."""
+    path = spec.rpartition(":")[0]
+    folder = os.path.dirname(os.path.realpath(path)) if path else os.getcwd()  # realpath: as python does
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the script may have removed it itself
+            sys.path.remove(folder)
+
+
 def _load_target(spec: str) -> tuple[dict[str, Any], Any]:
     """``script.py:function`` -> (the script's globals, the function)."""
     path, _, name = spec.rpartition(":")
@@ -148,27 +164,45 @@ def _space(namespace: dict[str, Any], text: str) -> Any:
     return namespace[text]
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _direction(args: argparse.Namespace) -> dict[str, Any]:
+    """tune's direction keyword from --maximize / --minimize, refused as the API refuses it
+    (``--maximize ""`` is no metric), before the script runs."""
+    direction = {"maximize": args.maximize} if args.maximize is not None else \
+        {"minimize": True if args.minimize is None else args.minimize}
+    try:
+        resolve_direction(direction.get("maximize"), direction.get("minimize"))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return direction
+
+
+def _tune(args: argparse.Namespace, namespace: dict[str, Any], objective: Any, direction: dict[str, Any]) -> Any:
+    """The study ``hptune run`` asked for, run to its end."""
     from . import tune
-    from .report import write_report
-    problem = placement_problem(args.gpus, args.per_gpu, args.executor) or missing_gpu_problem(args.gpus)
-    if problem:
-        raise CommandError(problem)
-    namespace, objective = _load_target(args.target)  # first: `--gpus auto` means GPUs if the script imported torch
-    direction = {"maximize": args.maximize} if args.maximize else {"minimize": args.minimize or True}
     name, storage = args.name or default_name(), None if args.storage == "none" else args.storage
     try:
-        study = tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
-                     name=name, storage=storage,
-                     parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress,
-                     max_failures=args.max_failures, pruner=args.prune, **direction,
-                     **placement(args.gpus, args.per_gpu, args.executor))
+        return tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
+                    name=name, storage=storage,
+                    parallel=args.parallel, timeout=args.timeout, progress=not args.no_progress,
+                    max_failures=args.max_failures, pruner=args.prune, **direction,
+                    **placement(args.gpus, args.per_gpu, args.executor))
     except ValueError as error:
         raise CommandError(str(error)) from None
     except KeyboardInterrupt:  # say where the finished trials are and how to go on
         raise KeyboardInterrupt("nothing was saved (--storage none)" if storage is None else
                                 f"study {name!r} keeps its finished trials in {storage}; "
                                 f"the same command with --name {name} resumes it") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .report import write_report
+    problem = placement_problem(args.gpus, args.per_gpu, args.executor) or missing_gpu_problem(args.gpus)
+    if problem:
+        raise CommandError(problem)
+    direction = _direction(args)
+    with _script_folder_first(args.target):
+        namespace, objective = _load_target(args.target)  # first: `--gpus auto` means GPUs if the script imported torch
+        study = _tune(args, namespace, objective, direction)
     try:
         best = study.best_trial
         print(f"best {study.target or 'value'} {best.value:.6g} with {dict(best.params)}"

@@ -185,6 +185,11 @@ def render_report(study: Study, title: str | None = None) -> str:
             f"<script>{plotly_js()}</script><script>{_DRAW}</script></body></html>\n")
 
 
+def report_file_name(study_name: str) -> str:
+    """``NAME.html`` with the name's path separators as ``_``: one file, never a folder to create."""
+    return study_name.replace("/", "_").replace(os.sep, "_") + ".html"
+
+
 class ReportError(OSError):
     """The report could not be written where asked (the message names the path and the reason)."""
 
@@ -202,7 +207,7 @@ def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, 
     """
     target = Path(path).expanduser().resolve()
     if target.is_dir():  # as `cp` does with a folder: the study's name, safe as a file name, inside it
-        target = target / (study.name.replace("/", "_").replace(os.sep, "_") + ".html")
+        target = target / report_file_name(study.name)
     text = render_report(study, title)
     tmp = target.with_name(target.name + ".tmp")
     try:

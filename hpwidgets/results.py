@@ -21,9 +21,14 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     row: dict[str, Any] = {"number": trial.number, "state": trial.state.value, "value": trial.value}
     row.update({f"params_{k}": v for k, v in trial.params.items()})
     row.update({f"metric_{k}": v for k, v in trial.metrics.items()})
-    row.update({"duration_s": trial.duration, "device": trial.device,
-                "error": trial.error.splitlines()[0] if trial.error else None})
+    row.update({"duration_s": trial.duration, "device": trial.device, "error": first_line(trial.error)})
     return row
+
+
+def first_line(error: str | None) -> str | None:
+    """An error's first non-empty line (its ``Type: message``); None without one. An unsaved
+    trial's note starts with a newline when the trial itself had no error."""
+    return error.strip().splitlines()[0] if error and error.strip() else None
 
 
 def best_or_none(study: Study) -> FrozenTrial | None:
@@ -42,7 +47,7 @@ def first_failure(trials: Sequence[FrozenTrial]) -> str | None:
     if not failed:
         return None
     first = failed[0]
-    reason = first.error.strip().splitlines()[0] if first.error and first.error.strip() else "no error recorded"
+    reason = first_line(first.error) or "no error recorded"
     return f"{len(failed)} failed, the first (trial {first.number}) with {reason}"
 
 

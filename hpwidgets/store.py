@@ -47,6 +47,8 @@ __all__ = ["StorageError", "Store", "StudyRecord", "StudySummary"]
 BUSY_TIMEOUT_S = 30.0  # another notebook may hold the write lock while it commits a batch
 _DIRECTIONS = ("minimize", "maximize")
 _INTERRUPTED = "interrupted: the process running this trial ended (pid {pid})"
+# A row of this process's pid that it is not running: its final write failed, or the pid is reused.
+_NOT_RUNNING = "interrupted: this process (pid {pid}) is not running this trial, and its result was never saved"
 
 _STUDY_COLUMNS = "id, name, direction, target, algo, space_json, created_at"
 _UPSERT_TRIAL = """
@@ -109,8 +111,10 @@ class Store:
         self.path = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))  # notebooks may chdir later
         check_location(self.path)
         create_new(self.path)
+        self._real_path = os.path.realpath(self.path)  # two Stores of one file in a process, however spelled
         self._lock = threading.RLock()
         self._closed = False
+        self._started: set[tuple[int, int]] = set()  # (study id, number): trials started here, not yet finished
         self._conn: sqlite3.Connection | None = self._connect(inspect_first=True)
         try:
             self._initialise()
@@ -181,6 +185,7 @@ class Store:
     def _forget_connection(self) -> None:
         """Called in a forked child: the parent's lock may be held by a thread that no longer exists."""
         self._lock = threading.RLock()
+        self._started = set()  # the parent's trials: this process runs none of them
         if self._conn is not None:
             _INHERITED.append(self._conn)
             self._conn = None
@@ -290,19 +295,27 @@ class Store:
         share one write transaction, so processes sharing a study never exceed its total together.
         """
         encoded = encode_params(params)
-        with self._transaction("start a trial", write=True) as conn:
-            self._require_study(conn, study_id)
-            (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
-                                     (study_id,)).fetchone()
-            # Numbers are unique and >= 0, so rows <= number: count them (a scan) only near the limit.
-            if limit is not None and number >= limit and self._count_trials(conn, study_id) >= limit:
-                return None
-            cursor = conn.execute(
-                "INSERT INTO trials (study_id, number, state, metrics_json, started_at, device, host, pid) "
-                "VALUES (?, ?, 'RUNNING', '{}', ?, ?, ?, ?)",
-                (study_id, number, time.time(), str(device), socket.gethostname(), os.getpid()))
-            conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
-                             [(cursor.lastrowid, name, value) for name, value in encoded])
+        number: int | None = None
+        try:
+            with self._transaction("start a trial", write=True) as conn:
+                self._require_study(conn, study_id)
+                (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?",
+                                         (study_id,)).fetchone()
+                # Numbers are unique and >= 0, so rows <= number: count them (a scan) only near the limit.
+                if limit is not None and number >= limit and self._count_trials(conn, study_id) >= limit:
+                    return None
+                cursor = conn.execute(
+                    "INSERT INTO trials (study_id, number, state, metrics_json, started_at, device, host, pid) "
+                    "VALUES (?, ?, 'RUNNING', '{}', ?, ?, ?, ?)",
+                    (study_id, number, time.time(), str(device), socket.gethostname(), os.getpid()))
+                conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
+                                 [(cursor.lastrowid, name, value) for name, value in encoded])
+                # Before COMMIT: another Store of this process sees the row only once it is marked ours.
+                self._started.add((study_id, number))
+        except BaseException:  # not committed: no row to own
+            if number is not None:
+                self._started.discard((study_id, number))
+            raise
         return number
 
     @staticmethod
@@ -322,17 +335,21 @@ class Store:
         value = None if trial.value is None else float(trial.value)
         row = (study_id, int(trial.number), state.value, value, metrics, trial.error, trial.started_at,
                trial.finished_at, str(trial.device), socket.gethostname(), os.getpid())
-        with self._transaction(f"save trial {trial.number}", write=True) as conn:
-            self._require_study(conn, study_id)
-            conn.execute(_UPSERT_TRIAL, row)
-            (trial_id,) = conn.execute("SELECT id FROM trials WHERE study_id = ? AND number = ?",
-                                       (study_id, int(trial.number))).fetchone()
-            conn.execute("DELETE FROM params WHERE trial_id = ?", (trial_id,))
-            conn.execute("DELETE FROM reports WHERE trial_id = ?", (trial_id,))
-            conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
-                             [(trial_id, name, encoded) for name, encoded in params])
-            conn.executemany("INSERT INTO reports (trial_id, seq, step, name, value) VALUES (?, ?, ?, ?, ?)",
-                             [(trial_id, *report) for report in reports])
+        try:
+            with self._transaction(f"save trial {trial.number}", write=True) as conn:
+                self._require_study(conn, study_id)
+                conn.execute(_UPSERT_TRIAL, row)
+                (trial_id,) = conn.execute("SELECT id FROM trials WHERE study_id = ? AND number = ?",
+                                           (study_id, int(trial.number))).fetchone()
+                conn.execute("DELETE FROM params WHERE trial_id = ?", (trial_id,))
+                conn.execute("DELETE FROM reports WHERE trial_id = ?", (trial_id,))
+                conn.executemany("INSERT INTO params (trial_id, name, value_json) VALUES (?, ?, ?)",
+                                 [(trial_id, name, encoded) for name, encoded in params])
+                conn.executemany("INSERT INTO reports (trial_id, seq, step, name, value) VALUES (?, ?, ?, ?, ?)",
+                                 [(trial_id, *report) for report in reports])
+        finally:  # saved or not, nothing here runs it any more: mark_interrupted may fail a row left RUNNING
+            for store in self._same_file():
+                store._started.discard((study_id, int(trial.number)))
 
     def load_trials(self, study_id: int) -> list[FrozenTrial]:
         """Every trial of the study, RUNNING ones included, ordered by number: one query per table."""
@@ -348,17 +365,30 @@ class Store:
         return build_trials(trials, params, reports)
 
     def mark_interrupted(self, study_id: int) -> int:
-        """Fail this host's RUNNING rows whose process has ended (a killed kernel leaves them behind)."""
+        """Fail this host's RUNNING rows that no process runs: their process has ended (a killed
+        kernel leaves them behind), or it is this one and no Store here started the trial and has it
+        still to finish (its final write failed, or the pid is an old one's, reused)."""
+        me = os.getpid()
         with self._transaction("mark interrupted trials", write=True) as conn:
             self._require_study(conn, study_id)
-            rows = conn.execute("SELECT id, pid FROM trials WHERE study_id = ? AND state = 'RUNNING' AND host = ? "
-                                "AND pid IS NOT NULL AND pid != ?",
-                                (study_id, socket.gethostname(), os.getpid())).fetchall()
-            dead = [(trial_id, pid) for trial_id, pid in rows if not pid_alive(pid)]
+            rows = conn.execute("SELECT id, number, pid FROM trials WHERE study_id = ? AND state = 'RUNNING' "
+                                "AND host = ? AND pid IS NOT NULL", (study_id, socket.gethostname())).fetchall()
+            ours = self._running_here(study_id)  # read under the write lock: start_trial marks before COMMIT
+            stale = [(trial_id, _NOT_RUNNING.format(pid=pid)) for trial_id, number, pid in rows
+                     if pid == me and number not in ours]
+            dead = [(trial_id, _INTERRUPTED.format(pid=pid)) for trial_id, _, pid in rows
+                    if pid != me and not pid_alive(pid)]
             now = time.time()
             conn.executemany("UPDATE trials SET state = 'FAIL', finished_at = ?, error = ? WHERE id = ?",
-                             [(now, _INTERRUPTED.format(pid=pid), trial_id) for trial_id, pid in dead])
-        return len(dead)
+                             [(now, error, trial_id) for trial_id, error in stale + dead])
+        return len(stale) + len(dead)
+
+    def _running_here(self, study_id: int) -> set[int]:
+        """The study's trials that a Store of this process on this file started and has not finished."""
+        return {number for store in self._same_file() for sid, number in list(store._started) if sid == study_id}
+
+    def _same_file(self) -> set[Store]:
+        return {self, *(store for store in list(_OPEN_STORES) if store._real_path == self._real_path)}
 
 
 # --- helpers ---------------------------------------------------------------------------------------

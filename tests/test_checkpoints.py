@@ -170,3 +170,22 @@ def test_clean_is_refused_while_another_study_object_runs_trials_from_the_same_f
         release.set()
         busy.wait()
     assert other.clean_checkpoints() == (0, 0)  # finished now: nothing was written, nothing to remove
+
+
+@pytest.mark.parametrize("name", [".", "..", "..."])
+def test_a_name_of_dots_gets_a_folder_inside_the_checkpoint_folder_and_clean_stays_there(
+        tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpwidgets import cli
+    db, checkpoints = tmp_path / "hptune.db", tmp_path / "hptune.db.checkpoints"
+    for mine in (tmp_path / "config-mine", checkpoints / "config-other", checkpoints / "another-study" / "config-x"):
+        mine.mkdir(parents=True)  # the user's own folders, and another study's: never touched
+        (mine / "model.pt").write_text("w")
+    study = hw.Study(name, space=SPACE, algo="random", seed=0, storage=db)
+    study.optimize(resuming, trials=2, progress=False)
+    root = study.checkpoints.root
+    assert root.parent == checkpoints and root.name.startswith(f"{name}-") and len(root.name) == len(name) + 9
+    assert cli.main(["clean", name, "--storage", str(db), "--all"]) == 0
+    assert capsys.readouterr().out == f"removed 2 checkpoint folders, 0.0 MB, from {root}\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("model.pt")) == [
+        "config-mine/model.pt", "hptune.db.checkpoints/another-study/config-x/model.pt",
+        "hptune.db.checkpoints/config-other/model.pt"]

@@ -67,10 +67,39 @@ def stored_algorithm(spec: str, study: str) -> Algorithm:
     """The built-in algorithm that a stored study last ran, rebuilt from the spec its record keeps."""
     name = spec.partition("(")[0]
     if name not in _REGISTRY or spec.endswith(UNWRITTEN):  # the user's object: only they can rebuild it
-        raise ValueError(f"study {study!r} last ran algorithm {spec!r}, which is not built in or has "
-                         f"options that cannot be stored; pass algo= (that Algorithm object, or a name) "
-                         f"to resume it")
+        raise ValueError(_not_rebuilt(spec, study))
     return make_algorithm(spec)
+
+
+def _not_rebuilt(spec: str, study: str) -> str:
+    return (f"study {study!r} last ran algorithm {spec!r}, which is not built in or has options that "
+            f"cannot be stored; pass algo= (that Algorithm object, or a name) to resume it")
+
+
+def readable_algorithm(spec: str, study: str) -> Algorithm | None:
+    """For reading a stored study (report, clean): None when ``stored_algorithm`` rebuilds its
+    algorithm, else a ``StoredSpec`` standing in for the object only the user can rebuild."""
+    try:
+        stored_algorithm(spec, study)
+    except ValueError:
+        return StoredSpec(spec, study)
+    return None
+
+
+class StoredSpec(Algorithm):
+    """A stored study's algorithm as its spec's text: enough to read the study (its ``spec()`` is
+    the stored one, so nothing is rewritten), never to run it (``ask`` asks for ``algo=``)."""
+
+    def __init__(self, spec: str, study: str) -> None:
+        super().__init__()
+        self.name = spec.partition("(")[0]
+        self._spec, self._study = spec, study
+
+    def spec(self) -> str:
+        return self._spec
+
+    def ask(self) -> dict[str, Any]:
+        raise ValueError(_not_rebuilt(self._spec, self._study))
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "RandomSearch", "make_algorithm"]
