@@ -330,7 +330,8 @@ class HPTuneMagics(Magics):
             return
         study = launch.study if launch else stored_study(args.name, storage_path(args.storage))
         if args.command == "report":
-            write_report(study, args.path or f"{study.name}.html")
+            from .report import report_file_name
+            write_report(study, args.path or report_file_name(study.name))
         elif args.command == "clean":
             clean(study, keep_best=not args.all)
         elif _in_kernel(self.shell) and _dashboard_class() is not None:

@@ -49,7 +49,7 @@ def stored_study(name: str, storage: str | None) -> Study:
         raise UsageError(f"no study named {name!r} in this session, and no storage file {storage!r}")
     from . import load_study
     try:
-        return load_study(name, storage)
+        return load_study(name, storage, read_only=True)  # shown, reported or cleaned here, never resumed
     except ValueError as error:
         raise UsageError(str(error)) from None
 

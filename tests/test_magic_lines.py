@@ -10,6 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from magic_harness import QUICK, SLOW_CELL, run_in_thread, start_in_thread, tune
 
+import hpwidgets as hw
 from hpwidgets.checkpoints import config_key
 from hpwidgets.magic import _is_line_command
 
@@ -139,6 +140,17 @@ def test_report_writes_html(ip: InteractiveShell, tmp_path: Path, capsys: pytest
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UsageError, match=f"cannot write the report to {tmp_path / 'notes.txt' / 'rep.html'}"):
         ip.run_line_magic("hptune", "report rep --path notes.txt/rep.html")
+
+
+def test_report_reads_a_stored_study_whose_algorithm_only_the_user_can_rebuild(
+        ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpwidgets.algorithms.hyperband import Hyperband
+    from hpwidgets.algorithms.tpe_native import NativeTPE
+    hw.tune(lambda p: p["x"] / p["epochs"], {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)},
+            algo=Hyperband(sampler=NativeTPE()), trials=4, seed=0, name="exp/1", storage="hptune.db", progress=False)
+    ip.run_line_magic("hptune", "report exp/1")  # not run in this session: read from the store
+    assert "algorithm hyperband(" in (tmp_path / "exp_1.html").read_text(encoding="utf-8")
+    assert f"wrote {tmp_path / 'exp_1.html'}" in capsys.readouterr().out
 
 
 def test_clean_removes_checkpoint_folders_but_the_best_trials(ip: InteractiveShell,
