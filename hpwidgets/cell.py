@@ -6,7 +6,7 @@ Pure runtime, no IPython: the magic compiles the cell and hands it to ``CellObje
 from __future__ import annotations
 
 import contextvars
-import pickle
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -83,21 +83,27 @@ class CellObjective:
         return namespace[self._key]
 
 
+# IPython's output history (_, __, ___, _3), input history (_i, _ii, _iii, _i3, _ih), _oh, _dh,
+# _exit_code, and every dunder (__builtins__, __name__...).
+_IPYTHON_NAME = re.compile(r"^(_+|_i{1,3}|_i?\d+|_ih|_oh|_dh|_exit_code|__\w+__)$")
+
+
 def portable_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     """The part of a user namespace that can travel to worker processes or a Dask cluster.
 
-    IPython's own entries (``In``, ``Out``, ``get_ipython``, ``_``...) and anything that cannot be
-    pickled (open files, locks, live widgets) stay behind; a trial needing one fails with NameError.
+    IPython's own entries (``In``, ``Out``, ``get_ipython``, ``_``, ``_i3``, ``__name__``...) and
+    anything that cannot be pickled (open files, locks, live widgets, a DataLoader's iterator) stay
+    behind; a trial needing one fails with NameError. The user's own ``_helper`` names travel.
     """
     import cloudpickle  # shipped with Dask; by-value pickling of notebook functions and classes
 
     portable = {}
     for name, value in namespace.items():
-        if name.startswith("_") or name in ("In", "Out", "get_ipython", "exit", "quit"):
+        if _IPYTHON_NAME.match(name) or name in ("In", "Out", "get_ipython", "exit", "quit"):
             continue
         try:
             cloudpickle.dumps(value)
-        except (pickle.PicklingError, TypeError, AttributeError, ValueError):
+        except Exception:  # objects refuse pickling in many ways (NotImplementedError, RuntimeError...)
             continue
         portable[name] = value
     return portable

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +56,16 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """An IDX file (plain or gzip) as a numpy array, checked against its header."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        raw = stream.read()
+    try:
+        with opener(path, "rb") as stream:
+            raw = stream.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # a download cut short, or not gzip at all
+        raise ValueError(f"{path} is not a whole gzip file ({error}); download it again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise ValueError(f"{path} is not an IDX file: its first bytes are {raw[:4]!r}")
     ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path} has {len(raw)} bytes, which ends inside its header of {ndim} dimensions")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     expected = 4 + 4 * ndim + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
@@ -171,7 +178,13 @@ def california_housing(path: str | os.PathLike[str] | None = None, *, download: 
                                     f"pass the path of cal_housing.data, or download=True to fetch it") from None
         return ArrayDataset(bunch.data, bunch.target, "california_housing", tuple(bunch.feature_names),
                             description=bunch.DESCR)
-    raw = np.loadtxt(_california_file(Path(path)), delimiter=",", dtype=np.float64, ndmin=2)
-    X, y = california_from_raw(raw)
+    file = _california_file(Path(path))
+    try:
+        with warnings.catch_warnings():  # an empty file: refused below, not warned about first
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            X, y = california_from_raw(np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2))
+    except ValueError as error:  # a header row, another CSV layout (Kaggle's housing.csv), an empty file
+        raise ValueError(f"{file} is not StatLib's cal_housing.data (9 comma-separated numbers per row, "
+                         f"no header): {error}") from None
     return ArrayDataset(X, y, "california_housing", CALIFORNIA_FEATURES)
 

@@ -42,6 +42,18 @@ def test_read_idx_refuses_other_and_truncated_files(tmp_path):
     (tmp_path / "short").write_bytes(full[:-3])
     with pytest.raises(ValueError, match=r"has 29 bytes but its header \(4, 5\) of uint8 needs 32"):
         read_idx(tmp_path / "short")
+    (tmp_path / "header").write_bytes(full[:6])
+    with pytest.raises(ValueError, match=r"header has 6 bytes, which ends inside its header of 2 dimensions"):
+        read_idx(tmp_path / "header")
+
+
+def test_read_idx_names_a_gzip_file_cut_short_or_not_gzip(tmp_path):
+    whole = write_idx(tmp_path / "x-idx2.gz", np.zeros((40, 50), np.uint8)).read_bytes()
+    (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])  # a download that stopped halfway
+    (tmp_path / "plain.gz").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))
+    for name in ("cut.gz", "plain.gz"):
+        with pytest.raises(ValueError, match=rf"^{tmp_path / name} is not a whole gzip file \(.+\); download it"):
+            read_idx(tmp_path / name)
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -89,6 +101,17 @@ def test_california_housing_builds_scikit_learns_features_from_the_raw_file(tmp_
         california_from_raw(np.zeros((2, 8)))
     with pytest.raises(FileNotFoundError, match=r"no cal_housing\.data"):
         hw.datasets.california_housing(tmp_path / "elsewhere")
+
+
+def test_california_housing_in_another_layout_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "cal_housing.data"
+    path.write_text("longitude,latitude,housing_median_age\n-122.23,37.88,41\n")  # a header row
+    with pytest.raises(ValueError, match=rf"^{path} is not StatLib's cal_housing\.data \(9 comma-separated "
+                                         r"numbers per row, no header\): could not convert"):
+        hw.datasets.california_housing(path)
+    path.write_text("")
+    with pytest.raises(ValueError, match=rf"^{path} is not StatLib's .*needs 9 columns per row"):
+        hw.datasets.california_housing(path)
 
 
 def test_california_housing_takes_the_data_root_that_mnist_takes(tmp_path):
