@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hpwidgets as hw
+from hpwidgets.options import positive
 
 SPACE = {
     "lr": hw.loguniform(1e-4, 1e-1),
@@ -45,7 +46,8 @@ def make_objective(seed: int = 0) -> Any:
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The demo's options (shared by ``python -m hpwidgets.quickstart`` and ``hptune demo``)."""
-    parser.add_argument("--trials", type=int, default=20, help="trials in total, resumed ones included (default 20)")
+    parser.add_argument("--trials", type=positive(int), default=20,
+                        help="trials in total, resumed ones included (default 20)")
     parser.add_argument("--algo", default="tpe", choices=hw.ALGORITHMS, help="search algorithm (default tpe)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--storage", default="hptune.db", help="SQLite file (default hptune.db)")

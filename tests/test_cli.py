@@ -238,6 +238,12 @@ def test_run_refuses_counts_and_times_that_are_not_positive(
     assert f"argument {option}: must be a positive {kind}, but got '{value}'" in capsys.readouterr().err
 
 
+def test_demo_refuses_a_trial_count_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["demo", "--trials", "0"])
+    assert stop.value.code == 2 and "argument --trials: must be a positive int, but got '0'" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_run_on_worker_processes_stores_every_trial(tmp_path: Path) -> None:
     """The console script in its own process, as a user runs it: trials in spawned workers."""
