@@ -7,6 +7,7 @@ at a comm that records every message it would send to the frontend.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 
@@ -36,6 +37,18 @@ def test_log_slider_moves_in_exponents_and_reads_out_real_units(sent):
     control.slider.value = (-3.0, -2.0)
     assert editor.space_from_widgets()["lr"] == hw.loguniform(1e-3, 1e-2)
     assert control.readout.value == "0.001 … 0.01"
+
+
+def test_moving_one_handle_keeps_the_other_bound_as_declared(sent):
+    space = hw.SearchSpace({"width": hw.loguniform(16, 2048), "scale": hw.uniform(0, 1234567.89)})
+    editor = SpaceEditor(space)
+    width, scale = editor.controls["width"], editor.controls["scale"]
+    width.slider.value = (math.log10(32), width.slider.value[1])  # only the low handle moves
+    scale.slider.value = (scale.slider.value[0], 1000.0)  # only the high handle moves
+    edited = editor.space_from_widgets()
+    assert edited["width"] == hw.loguniform(32, 2048) and edited["scale"] == hw.uniform(0, 1000)
+    width.slider.value = (math.log10(32), width.slider.max - 1e-9)  # a handle a hair from the end
+    assert editor.space_from_widgets()["width"].high == 2048  # rounded (2.05e3), then kept within the range
 
 
 def test_linear_slider_reads_out_without_padded_zeros(sent):

@@ -64,11 +64,16 @@ class FloatControl:
         self.widget = w.HBox([self.slider, self.readout])
 
     def bounds(self) -> tuple[float, float]:
-        """The slider's range in real units (a few significant digits: no 0.0031622776601683794)."""
-        a, b = self.slider.value
-        if self.original.log:
-            return float(f"{10 ** a:.3g}"), float(f"{10 ** b:.3g}")
-        return float(f"{a:.6g}"), float(f"{b:.6g}")
+        """The slider's range in real units: a handle left where it started keeps the declared bound
+        exactly, a moved one reads a few significant digits (no 0.0031622776601683794), within it."""
+        (a, b), (a0, b0) = self.slider.value, self.initial
+        low = self.original.low if a == a0 else self._rounded(a)
+        high = self.original.high if b == b0 else self._rounded(b)
+        return low, high
+
+    def _rounded(self, value: float) -> float:
+        real = float(f"{10 ** value:.3g}") if self.original.log else float(f"{value:.6g}")
+        return min(max(real, self.original.low), self.original.high)  # rounding must not widen the range
 
     def _readout_text(self) -> str:
         lo, hi = self.bounds()
