@@ -21,6 +21,7 @@ from hpwidgets.events import TrialFinished
 from hpwidgets.trial import FrozenTrial, TrialState
 from hpwidgets.ui.livechart import LiveChart
 from hpwidgets.ui.sliders import SpaceEditor
+from hpwidgets.ui.summary import RunStats
 
 # --- sliders ---------------------------------------------------------------------------------------
 
@@ -187,6 +188,33 @@ def test_the_progress_line_counts_pruned_trials(sent, panels):
     panel.flush()
     pruned = sum(t.state is TrialState.PRUNED for t in study.trials)
     assert pruned >= 4 and f"12/12 trials · {pruned} pruned" in panel._view.controls.line.value
+
+
+def _done(number: int) -> FrozenTrial:
+    return FrozenTrial(number, TrialState.COMPLETE, {"x": 0.5}, value=0.5)
+
+
+def test_the_eta_is_this_runs_pace_without_its_pauses():
+    stats = RunStats()
+    for n in range(4):  # 4 trials of 1 s, one at a time, from t=0
+        stats.started(n, now=float(n))
+        stats.finished(_done(n), now=n + 1.0)
+    assert stats.eta(total=10, now=4.0) == pytest.approx(6.0)
+    # Paused at t=4 for an hour: no trial ran, so the pace is unchanged.
+    stats.started(4, now=3604.0)
+    assert stats.eta(total=10, now=3604.5) == pytest.approx(4.5 / 4 * 6)  # 4.5 s of work for 4 trials
+    stats.finished(_done(4), now=3605.0)
+    assert stats.eta(total=10, now=3605.0) == pytest.approx(5.0)
+
+
+def test_a_new_run_measures_its_own_pace():
+    stats = RunStats()
+    stats.started(0, now=0.0)
+    stats.finished(_done(0), now=10.0)  # a slow first run
+    stats.end_run()
+    stats.started(1, now=7200.0)  # Start again two hours later: trials of 1 s now
+    stats.finished(_done(1), now=7201.0)
+    assert stats.eta(total=5, now=7201.0) == pytest.approx(3.0) and not stats.running
 
 
 def test_a_trial_seen_both_in_study_trials_and_as_an_event_counts_once(sent, panels):

@@ -183,7 +183,7 @@ class Dashboard:
                 finished.append(event.trial)
             elif isinstance(event, StudyFinished):
                 self._live, self._ended = False, event.reason
-                self._stats.running.clear()
+                self._stats.end_run()
         return finished
 
     # --- what the panel shows -------------------------------------------------------------------

@@ -40,18 +40,26 @@ class RunStats:
     top: list[FrozenTrial] = field(default_factory=list)
     recent: deque[FrozenTrial] = field(default_factory=lambda: deque(maxlen=N_RECENT))
     failures: deque[FrozenTrial] = field(default_factory=lambda: deque(maxlen=N_FAILED))
-    session_start: float | None = None  # monotonic time the first trial of this session started
+    session_start: float | None = None  # monotonic time the first trial of this run started
     session_done: int = 0
+    idle: float = 0.0  # seconds of this run with no trial running (paused), left out of its pace
+    idle_since: float | None = None
     last_report: str = ""
 
     def started(self, number: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         self.running.add(number)
         if self.session_start is None:
-            self.session_start = time.monotonic() if now is None else now
+            self.session_start = now
+        elif self.idle_since is not None:
+            self.idle += now - self.idle_since
+        self.idle_since = None
 
-    def finished(self, trial: FrozenTrial, live: bool = True) -> None:
+    def finished(self, trial: FrozenTrial, live: bool = True, now: float | None = None) -> None:
         """Count a finished trial; ``live=False`` for trials loaded from storage (no ETA effect)."""
         self.running.discard(trial.number)
+        if live and not self.running and self.session_start is not None:
+            self.idle_since = time.monotonic() if now is None else now
         self.done += 1
         self.session_done += live
         self.recent.append(trial)
@@ -68,12 +76,19 @@ class RunStats:
         del self.top[N_BEST:]
         self.best = self.top[0]
 
+    def end_run(self) -> None:
+        """The search ended: the next Start (or +10 trials) measures its own pace, from its own start."""
+        self.running.clear()
+        self.session_start, self.session_done, self.idle, self.idle_since = None, 0, 0.0, None
+
     def eta(self, total: int, now: float | None = None) -> float | None:
-        """Seconds left at this session's pace, or None before the first trial of the session ends."""
+        """Seconds left at this run's pace, or None before the run's first trial ends. Time with no
+        trial running (a pause) is not pace: an hour's pause must not add hours to the estimate."""
         if self.session_start is None or self.session_done == 0 or total <= self.done:
             return None
-        elapsed = (time.monotonic() if now is None else now) - self.session_start
-        return elapsed / self.session_done * (total - self.done)
+        now = time.monotonic() if now is None else now
+        idle = self.idle + (now - self.idle_since if self.idle_since is not None else 0.0)
+        return (now - self.session_start - idle) / self.session_done * (total - self.done)
 
 
 def progress_text(stats: RunStats, total: int, status: str, now: float | None = None) -> str:
