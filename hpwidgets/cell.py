@@ -73,6 +73,7 @@ class CellObjective:
     def __call__(self, params: dict[str, Any], trial: Trial) -> Any:
         namespace = dict(self._namespace)  # imports, data and functions visible; trial names stay here
         namespace.update({PARAMS: dict(params), "hp": hp, "device": _device(trial.device)})
+        namespace.pop(self._key, None)  # the metric comes from this trial, never from the user's own `acc`
         token = _CURRENT.set(trial)
         try:
             exec(self._code, namespace)  # the user's own cell, run as they asked

@@ -74,6 +74,13 @@ def test_trials_see_user_data_and_functions_but_do_not_leak(ip: InteractiveShell
     assert ip.user_ns["SEEN"] == ["cpu"] * 4  # a shallow copy: the user's objects are shared
 
 
+def test_a_trial_that_never_sets_the_metric_fails_even_if_the_user_has_one(ip: InteractiveShell) -> None:
+    ip.run_cell("acc = 99.0")  # e.g. the cell was run once as plain Python
+    study = tune(ip, f"{QUICK} --storage none --maximize acc", "x = hp.uniform(0, 1)\nif x > 2:\n    acc = x\n")
+    assert {t.state for t in study.trials} == {hw.TrialState.FAIL}
+    assert "the cell ended without setting `acc`" in study.trials[0].error and ip.user_ns["acc"] == 99.0
+
+
 def test_hp_report_goes_to_the_right_trial_when_parallel(ip: InteractiveShell) -> None:
     cell = ("x = hp.uniform(0, 1)\nimport time\nfor step in range(3):\n"
             "    time.sleep(0.01)\n    hp.report(step=step, seen=x)\nx\n")
