@@ -18,7 +18,9 @@ other half of a fast small-model trial on a GPU: the step itself, replayed as a 
 from __future__ import annotations
 
 import math
+import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,9 +29,10 @@ from .train_step import TrainStep  # noqa: F401  (hw.data.TrainStep: the step, r
 
 MNIST_NORMALIZATION = ((0.1307,), (0.3081,))  # the seed's Normalize((0.1307,), (0.3081,))
 
-_cache: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # key -> (source kept alive so its id stays unique, value)
+_cache: dict[tuple[Any, ...], Any] = {}  # (id of the source, device, dtype) -> the copy on the device
+_pinned: dict[tuple[Any, ...], Any] = {}  # sources without weak references (lists), kept so ids stay unique
 _locks: dict[tuple[Any, ...], threading.Lock] = {}
-_guard = threading.Lock()
+_guard = threading.RLock()  # re-entrant: a source freed while it is held runs _forget on this thread
 
 
 def _torch() -> Any:
@@ -44,22 +47,51 @@ def _cached(key: tuple[Any, ...], source: Any, build: Any) -> Any:
     """``build()`` once per key, even when several trials ask at the same moment."""
     with _guard:
         if key in _cache:
-            return _cache[key][1]
+            return _cache[key]
         lock = _locks.setdefault(key, threading.Lock())
     with lock:  # one builder per key; others wait for its result instead of copying again
-        if key not in _cache:
-            value = build()
+        with _guard:
+            if key in _cache:
+                return _cache[key]
+        value = build()
+        if _is_a_view_of(source, value):  # nothing was copied, and caching it would keep the source alive
             with _guard:
-                _cache[key] = (source, value)
-        return _cache[key][1]
+                _locks.pop(key, None)
+            return value
+        with _guard:
+            _cache[key] = value
+            _forget_with(source, key)
+        return value
+
+
+def _is_a_view_of(source: Any, value: Any) -> bool:
+    """A CPU tensor that ``torch.as_tensor`` made over a numpy array's own memory."""
+    numpy = sys.modules.get("numpy")
+    return (numpy is not None and isinstance(source, numpy.ndarray) and getattr(value, "device", None) is not None
+            and value.device.type == "cpu" and numpy.shares_memory(source, value.numpy()))
+
+
+def _forget_with(source: Any, key: tuple[Any, ...]) -> None:
+    """Drop the copy when its source is freed: a trial's own split (``train_test_split`` in the
+    objective) must not keep every trial's copy on the GPU, and a freed source's id may come back."""
+    try:
+        weakref.finalize(source, _forget, key)
+    except TypeError:  # a list or tuple: keep it alive instead, so no other object takes its id
+        _pinned[key] = source
+
+
+def _forget(key: tuple[Any, ...]) -> None:
+    with _guard:
+        _cache.pop(key, None)
+        _pinned.pop(key, None)
+        _locks.pop(key, None)
 
 
 def clear_cache(device: str | None = None) -> None:
     """Forget the on-device copies (of one device, or all), so their memory can be freed."""
     with _guard:
         for key in [k for k in _cache if device is None or k[1] == str(device)]:
-            del _cache[key]
-            _locks.pop(key, None)
+            _forget(key)
 
 
 def _default_dtype(array: Any) -> Any:
@@ -76,7 +108,9 @@ def _default_dtype(array: Any) -> Any:
 def to_device(array: Any, device: Any = "cpu", *, dtype: Any = None) -> Any:
     """``array`` (numpy, tensor or list) as a tensor on ``device``; copied once and shared.
 
-    A tensor already on ``device`` with the right dtype is returned as it is.
+    A tensor already on ``device`` with the right dtype is returned as it is, and so is a CPU tensor
+    over a numpy array's own memory (nothing to copy). A copy belongs to this array object while it
+    lives: after changing the array in place, ``clear_cache()``.
     """
     torch = _torch()
     device = torch.device(device)

@@ -108,6 +108,27 @@ def test_one_copy_per_dataset_and_device_even_under_concurrent_trials(tmp_path):
     assert data.from_torchvision(other, "cpu")[0] is not results[0][0]
 
 
+def test_a_copy_lives_as_long_as_its_source_and_lists_keep_theirs():
+    per_trial = [np.random.default_rng(i).random((50, 3)) for i in range(20)]  # each trial's own split
+    for X in per_trial:
+        assert data.to_device(X, "cpu") is data.to_device(X, "cpu")  # float64 -> float32: a copy, shared
+    assert len(data._cache) == 20
+    del per_trial, X  # the trials ended: their copies go with their arrays
+    assert len(data._cache) == 0 and not data._locks
+    labels = [1, 2, 3]  # no weak references: kept, so no later object takes its id
+    data.to_device(labels, "cpu")
+    assert len(data._cache) == 1 and len(data._pinned) == 1
+    data.clear_cache()
+    assert not data._cache and not data._pinned
+
+
+def test_a_cpu_tensor_over_the_arrays_own_memory_is_not_cached():
+    X = np.zeros((4, 2), np.float32)
+    view = data.to_device(X, "cpu")
+    X += 1  # an in-place change shows: there was nothing to copy
+    assert float(view.sum()) == 8.0 and not data._cache
+
+
 def test_explicit_mean_and_std_and_unnormalised_data():
     dataset = hw.datasets.ArrayDataset(np.full((2, 4, 4), 255, np.uint8), np.array([1, 2]), "ones")
     assert torch.equal(data.from_torchvision(dataset)[0], torch.ones(2, 1, 4, 4))
