@@ -35,6 +35,7 @@ from .devices import (
     GpuInfo,
     GpuSpec,
     PerGpu,
+    Slot,
     SlotPool,
     auto_per_gpu,
     cpu_threads_per_trial,
@@ -73,11 +74,12 @@ class Runner:
     def capacity(self) -> int:
         return self.pool.capacity
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, slot: Slot | None = None) -> None:
+        """Run ``job`` on ``slot`` (taken from ``pool`` by the caller), else on the next free slot (blocks)."""
         raise NotImplementedError
 
     def shutdown(self) -> None:
-        """Wait for every submitted job to return (safe to call twice)."""
+        """Wait for every submitted job to return (safe to call twice; the runner can be used again)."""
 
     def execute(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
                 on_report: PruneHook | None = None, stopping: Callable[[], bool] | None = None) -> FrozenTrial:
@@ -110,12 +112,12 @@ class InlineRunner(Runner):
     def __init__(self, device: str = "cpu") -> None:
         super().__init__([device])
 
-    def submit(self, job: Job) -> None:
-        slot = self.pool.acquire()
+    def submit(self, job: Job, slot: Slot | None = None) -> None:
+        taken = slot if slot is not None else self.pool.acquire()
         try:
-            job(slot.device)
+            job(taken.device)
         finally:
-            self.pool.release(slot)
+            self.pool.release(taken)
 
 
 class ThreadRunner(Runner):
@@ -125,23 +127,27 @@ class ThreadRunner(Runner):
                  threads: int | None = None) -> None:
         super().__init__(slots, autosize=autosize, threads=threads)
         # Threads start lazily, so room for every slot "auto" may open costs nothing up front.
-        most = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
-        self._threads = ThreadPoolExecutor(max_workers=max(most, self.pool.capacity),
-                                           thread_name_prefix="hpwidgets-trial")
+        self._most = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
+        self._threads: ThreadPoolExecutor | None = None  # made on first submit, again after a shutdown
 
-    def submit(self, job: Job) -> None:
-        slot = self.pool.acquire()  # back-pressure: blocks while every slot is busy
+    def submit(self, job: Job, slot: Slot | None = None) -> None:
+        taken = slot if slot is not None else self.pool.acquire()  # blocks while every slot is busy
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=max(self._most, self.pool.capacity),
+                                               thread_name_prefix="hpwidgets-trial")
 
         def run() -> None:
             try:
-                job(slot.device)
+                job(taken.device)
             finally:
-                self.pool.release(slot)
+                self.pool.release(taken)
 
         self._threads.submit(run)
 
     def shutdown(self) -> None:
-        self._threads.shutdown(wait=True)
+        threads, self._threads = self._threads, None  # a later run (a reused runner) gets new threads
+        if threads is not None:
+            threads.shutdown(wait=True)
 
 
 class Shown:

@@ -1,9 +1,9 @@
 """Study: the ask -> run -> tell loop, its controls (pause/resume/stop/wait) and its results.
 
-The driving loop runs in the calling thread (``optimize``) or a background thread
-(``optimize(background=True)``, what the notebook uses so widget clicks keep working).
-A finished trial is written to the store *before* its event is published and before the
-algorithm is told, so nothing a chart or an algorithm has seen can be missing on disk.
+The driving loop (``_study_loop.TrialLoop``) runs in the calling thread (``optimize``) or a
+background thread (``optimize(background=True)``, what the notebook uses so widget clicks keep
+working). A finished trial is written to the store *before* its event is published and before
+the algorithm is told, so nothing a chart or an algorithm has seen can be missing on disk.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import _execute
 from ._checks import check_max_failures, check_run, checked_seed, count
+from ._study_loop import TrialLoop
 from .algorithms import Algorithm, make_algorithm, stored_algorithm
 from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
-from .events import EventBus, StudyFinished, Subscriber, TrialFinished, TrialReported, TrialStarted
+from .events import EventBus, Subscriber
 from .results import StudyResults
 from .runner import Executor, Runner, make_runner
-from .space import Dimension, SearchSpace, _plain
-from .trial import Direction, FrozenTrial, Report, TrialState, resolve_direction, target_value
+from .space import Dimension, SearchSpace
+from .trial import Direction, FrozenTrial, TrialState, resolve_direction
 
 if TYPE_CHECKING:
     from .store import Store
@@ -49,7 +50,7 @@ def _open_store(storage: str | os.PathLike | Store | None) -> Store | None:
     return storage if isinstance(storage, Store) else Store(storage)
 
 
-class Study(StudyResults):
+class Study(TrialLoop, StudyResults):
     """A named search over a space, optionally persisted to SQLite and resumed by name.
 
     >>> import hpwidgets as hw
@@ -59,6 +60,8 @@ class Study(StudyResults):
     5
 
     ``algo=None`` resumes a stored study with the algorithm it last ran (``tpe`` for a new one).
+    ``max_failures`` ends a run once that many of *its own* trials have failed: failures of earlier
+    runs, and trials a killed process left "interrupted", do not count.
     """
 
     def __init__(self, name: str | None = None, space: SearchSpace | Mapping[str, Dimension] | None = None,
@@ -83,8 +86,13 @@ class Study(StudyResults):
         self._driver_error: BaseException | None = None
         self._storage_error: Exception | None = None
         self._total_reached = False  # the store already holds n_target rows (other processes wrote some)
-        # Set while no background search runs. An Event, not Thread.is_alive(): in Python 3.11 a
-        # Ctrl-C inside Thread.join() marks a thread that is still running as dead (gh-90882).
+        self._driving = False
+        self._run_failures = 0
+        self._claimed: dict[int, threading.Thread] = {}
+        self._outcomes: dict[int, FrozenTrial] = {}
+        self._publishing: set[int] = set()
+        # Set while no background search runs (one per run). An Event, not Thread.is_alive(): in
+        # Python 3.11 a Ctrl-C inside Thread.join() marks a thread still running as dead (gh-90882).
         self._done = threading.Event()
         self._done.set()
         self.n_target = 0
@@ -118,7 +126,8 @@ class Study(StudyResults):
             record = self.store.open_study(self.name, direction=direction, target=self.target, space=space,
                                            algo=self.algorithm.spec())
             self._record = record
-            if (record.space, record.algo) != (space, self.algorithm.spec()):  # a changed cell, another --algo
+            # By the JSON form: choice(0, 1) == choice(False, True) as Python values, yet they differ.
+            if (record.space.to_json(), record.algo) != (space.to_json(), self.algorithm.spec()):
                 self.store.update_study(record.id, space=space, algo=self.algorithm.spec())
             self.store.mark_interrupted(record.id)
         for trial in self.store.load_trials(self._record.id) if self.store else []:
@@ -130,7 +139,8 @@ class Study(StudyResults):
     # --- controls (thread-safe) -------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return not self._done.is_set() or bool(self._running)
+        """A run is on (False from StudyFinished on), or a trial of one still runs."""
+        return self._driving or bool(self._running)
 
     @property
     def paused(self) -> bool:
@@ -223,13 +233,14 @@ class Study(StudyResults):
         return self._bus.subscribe(callback)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until a background search ends; True when it has. Ctrl-C pauses the study."""
+        """Block until a background search ends; True when it has, then raising the error that
+        ended it, if any (once). Ctrl-C pauses the study."""
         try:
             finished = self._done.wait(timeout)
         except KeyboardInterrupt:
             self.pause()
             raise
-        if self._driver_error is not None:
+        if finished and self._driver_error is not None:
             error, self._driver_error = self._driver_error, None
             raise error
         return finished
@@ -251,157 +262,38 @@ class Study(StudyResults):
         runner = runner or make_runner(parallel, gpus=gpus, per_gpu=per_gpu, executor=executor)
         self._runner = runner
         self.algorithm.parallel, self.algorithm.pruning = runner.capacity, self.pruner is not None
-        with self._cond:
-            self.n_target = max(trials, len(self._finished))
-            self._stop.clear()
-            self._paused = False
-            self._storage_error = None
-            self._total_reached = False
+        self._reset_run(trials)
         detach = self._attach_progress(progress)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = self.checkpoints.wrap(_execute.bind(objective), self.space.budget_name)
         warn_if_unheard(self.pruner, _execute.may_report(call))
+        self._driving = True  # until just before StudyFinished: `_drive` always gets there
         if background:
-            self._done.clear()
-            self._thread = threading.Thread(target=self._drive_safely, args=(call, runner, deadline, detach),
+            self._done = done = threading.Event()  # this run's: a run chained from StudyFinished gets its own
+            self._thread = threading.Thread(target=self._drive, args=(call, runner, deadline, detach, done),
                                             name=f"hpwidgets-{self.name}", daemon=True)
             self._thread.start()
         else:
             self._drive(call, runner, deadline, detach)
+
+    def _reset_run(self, trials: int) -> None:
+        """A new run's state: nothing of an earlier run (its error, its failures) carries over."""
+        with self._cond:
+            self.n_target = max(trials, len(self._finished))
+            self._stop.clear()
+            self._paused = False
+            self._storage_error = self._driver_error = None
+            self._total_reached = False
+            self._run_failures = 0
+            self._claimed.clear()
+            self._outcomes.clear()
+            self._publishing.clear()
 
     def _attach_progress(self, progress: bool) -> Callable[[], None]:
         if not progress:
             return lambda: None
         from .progress import ProgressBar
         return self.subscribe(ProgressBar(self))
-
-    def _drive_safely(self, *args: Any) -> None:
-        try:
-            self._drive(*args)
-        except BaseException as error:
-            self._driver_error = error
-        finally:
-            self._done.set()
-
-    def _drive(self, call: _execute.BoundObjective, runner: Runner, deadline: float | None,
-               detach: Callable[[], None]) -> None:
-        reason = "interrupted"
-        try:
-            while (step := self._next_step(runner, deadline)) is not None:
-                if isinstance(step, str):
-                    reason = step
-                    break
-                number, params = step
-                runner.submit(lambda device, n=number, p=params: self._run_trial(call, n, p, device))
-            runner.shutdown()
-            self._drain()
-        finally:
-            runner.shutdown()
-            self.finish_reason = reason
-            self._bus.publish(StudyFinished(self.name, reason, len(self._finished)))
-            detach()
-        if self._storage_error is not None:  # the trials so far are saved; say why it stopped
-            raise self._storage_error
-
-    def _next_step(self, runner: Runner, deadline: float | None) -> tuple[int, dict[str, Any]] | str | None:
-        """The next (number, params) to run, or why the loop ends (a reason string)."""
-        with self._cond:
-            while True:
-                if self._storage_error is not None:
-                    return "storage error"
-                if self._stop.is_set():
-                    return "stopped"
-                if deadline is not None and time.monotonic() >= deadline:
-                    return "timeout"
-                if self.max_failures is not None and self._n_failed() >= self.max_failures:
-                    return "max_failures"
-                started = len(self._finished) + len(self._running)
-                if (started >= self.n_target or self._total_reached) and not self._running:
-                    return "complete"
-                if (not self._paused and not self._total_reached and started < self.n_target
-                        and len(self._running) < runner.capacity):
-                    step = self._start_trial()
-                    if step is not None or self._storage_error is not None:
-                        return step or "storage error"
-                    continue  # other processes filled the study: finish the trials still running
-                self._cond.wait(0.1 if deadline is not None else 0.5)
-
-    def _n_failed(self) -> int:
-        return sum(1 for t in self._finished.values() if t.state is TrialState.FAIL)
-
-    def _start_trial(self) -> tuple[int, dict[str, Any]] | None:
-        """Ask, register the trial (store row first); None when the store refuses. Lock held."""
-        params = self.space.with_budget_at_max({k: _plain(v) for k, v in self.algorithm.ask().items()})
-        self.space.validate_params(params)
-        if self.store is not None:
-            try:  # `trials` counts every row of the study, whichever process wrote it
-                number = self.store.start_trial(self._record.id, params, "cpu", limit=self.n_target)
-            except Exception as error:  # disk full, file gone: stop with every finished trial saved
-                number, self._storage_error = None, error
-            if number is None:  # no row, so the ask never runs: the study is full, or the store failed
-                self.algorithm.withdraw(params)
-                self._total_reached = self._storage_error is None
-                return None
-        else:
-            number = max([*self._finished, *self._running], default=-1) + 1
-        self._running[number] = params
-        return number, params
-
-    def _drain(self) -> None:
-        with self._cond:
-            while self._running:
-                self._cond.wait(0.5)
-
-    def _run_trial(self, call: _execute.BoundObjective, number: int, params: dict[str, Any], device: str) -> None:
-        self._bus.publish(TrialStarted(self.name, number, params, device))
-        try:
-            frozen = self._runner.execute(call, number, params, device, target=self.target,
-                                          on_report=self._on_report, stopping=self._stop.is_set)
-        except Exception as error:  # a runner failure costs this trial, never a hung search
-            frozen = FrozenTrial(number=number, state=TrialState.FAIL, params=params, device=device,
-                                 error=f"runner failed: {_execute.describe(error)}")
-        self._record_finished(frozen)
-        if frozen.error is not None and frozen.error.startswith("interrupted: KeyboardInterrupt"):
-            self.stop()
-            raise KeyboardInterrupt
-
-    def _on_report(self, trial: Any, step: int, metrics: Mapping[str, float]) -> bool:
-        self._bus.publish(TrialReported(self.name, trial.number, step, metrics))
-        value = target_value(metrics, self.target)
-        if value is None:
-            return False
-        loss = -value if self.maximize else value
-        with self._cond:  # the pruner first: it records every report, even one the algorithm stops
-            by_pruner = self.pruner is not None and self.pruner.should_prune(trial.number, step, loss)
-            stop = self.algorithm.should_prune(trial.number, step, loss) or by_pruner
-            params = self._running.get(trial.number)
-            if self.pruner is not None and not stop and params is not None:  # a survivor so far
-                self.algorithm.observe(FrozenTrial(number=trial.number, state=TrialState.RUNNING, params=params,
-                                                   reports=(Report(step, metrics),)))
-            return stop
-
-    def _tell(self, frozen: FrozenTrial) -> None:
-        self.algorithm.tell(frozen)
-        if self.pruner is not None:
-            self.pruner.tell(frozen)
-
-    def _record_finished(self, frozen: FrozenTrial) -> None:
-        stored = True
-        if self.store is not None:
-            try:
-                self.store.finish_trial(self._record.id, frozen)
-            except Exception as error:
-                stored = False
-                self._storage_error = error
-                frozen = frozen.evolve(error=(frozen.error or "") + f"\nnot saved: {error}")
-        with self._cond:
-            self._running.pop(frozen.number, None)
-            self._finished[frozen.number] = frozen
-            self._tell(frozen)
-            if not stored:
-                self._stop.set()
-            self._cond.notify_all()
-        self._bus.publish(TrialFinished(self.name, frozen))
 
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, algo={self.algorithm.name!r}, direction={self.direction!r}, "

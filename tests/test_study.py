@@ -93,6 +93,18 @@ def test_max_failures_stops_the_search():
     assert len(study.trials) == 4 and study.finish_reason == "max_failures"
 
 
+def test_max_failures_counts_the_failures_of_the_run_only(tmp_path):
+    db = tmp_path / "s.db"
+    quiet_tune(lambda p: 1 / 0, trials=3, name="s", storage=db)  # an earlier run that failed throughout
+    study = quiet_tune(lambda p: p["x"], trials=6, name="s", storage=db, max_failures=1)
+    assert study.finish_reason == "complete" and [t.state for t in study.trials] == [TrialState.FAIL] * 3 + [
+        TrialState.COMPLETE] * 3
+    study.optimize(lambda p: 1 / 0, trials=9, progress=False)
+    assert study.finish_reason == "max_failures" and len(study.trials) == 7  # this run's first failure
+    study.optimize(lambda p: p["x"], trials=9, progress=False)
+    assert study.finish_reason == "complete" and len(study.trials) == 9
+
+
 def test_a_missing_target_metric_fails_the_trial():
     study = quiet_tune(lambda p: {"loss": 1.0}, maximize="accuracy", trials=2)
     assert "but not the target 'accuracy'" in study.trials[0].error
@@ -314,6 +326,13 @@ def test_a_refused_algorithm_and_space_pair_leaves_the_store_as_it_was(tmp_path)
     with pytest.raises(ValueError, match="hyperband needs a budget dimension"):
         hw.Study("kept", SPACE, algo="hyperband", storage=db)  # the cell lost its budget line
     assert hw.load_study("kept", db).space == hw.SearchSpace(budgeted)
+
+
+def test_a_choice_of_bools_replacing_equal_ints_is_stored(tmp_path):
+    db = tmp_path / "s.db"
+    quiet_tune(lambda p: float(p["flag"]), space={"flag": hw.choice(0, 1)}, trials=2, name="s", storage=db)
+    quiet_tune(lambda p: float(p["flag"]), space={"flag": hw.choice(False, True)}, trials=4, name="s", storage=db)
+    assert hw.load_study("s", db).space.to_json() == '{"flag": {"type": "choice", "values": [false, true]}}'
 
 
 def test_a_study_resumed_with_another_algorithm_is_loaded_with_it_next_time(tmp_path):
