@@ -16,7 +16,7 @@ from typing import Any
 GPUS_HELP = "auto (GPUs if torch is imported) | none | indices like 0,1"
 PER_GPU_HELP = "trials sharing one GPU: a number or auto (from memory)"
 EXECUTOR_HELP = "thread | process | dask://host:port"
-MAX_FAILURES_HELP = "stop the study once this many trials have failed (default: never)"
+MAX_FAILURES_HELP = "stop once this many trials of this run have failed (default: never)"
 
 _GPUS = re.compile(r"^(auto|none|\d+(,\d+)*)$")
 _DASK_SCHEMES = ("dask://", "tcp://", "tls://")
