@@ -69,7 +69,7 @@ class TrialLoop:
                detach: Callable[[], None], done: threading.Event | None = None) -> None:
         """Run the loop to its end. ``done`` is a background run's: errors are kept for ``wait()``
         instead of raised, and ``done`` is set once StudyFinished's subscribers have returned."""
-        reason = INTERRUPTED
+        reason, error_text = INTERRUPTED, None
         try:
             try:
                 reason = self._loop(call, runner, deadline)
@@ -81,6 +81,9 @@ class TrialLoop:
             if self._storage_error is not None:  # the trials so far are saved; say why it stopped
                 raise self._storage_error
         except BaseException as error:
+            if isinstance(error, Exception):  # not Ctrl-C: say what broke (a sampler, the store...)
+                error_text = f"{type(error).__name__}: {error}"
+                reason = "error" if reason == INTERRUPTED else reason
             if done is None:
                 raise
             self._driver_error = error
@@ -88,7 +91,7 @@ class TrialLoop:
             self.finish_reason = reason
             self._driving = False  # StudyFinished's subscribers see `running` False and may start a run
             try:
-                self._bus.publish(StudyFinished(self.name, reason, len(self._finished)))
+                self._bus.publish(StudyFinished(self.name, reason, len(self._finished), error_text))
             finally:
                 detach()
                 if done is not None:

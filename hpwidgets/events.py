@@ -42,8 +42,9 @@ class TrialFinished:
 @dataclass(frozen=True)
 class StudyFinished:
     study: str
-    reason: str  # "complete", "stopped", "timeout", "max_failures", "interrupted", "error: ..."
+    reason: str  # "complete", "stopped", "timeout", "max_failures", "storage error", "interrupted", "error"
     n_trials: int
+    error: str | None = None  # what ended the run on "error" (the sampler raised...): "Type: message"
 
 
 Event = TrialStarted | TrialReported | TrialFinished | StudyFinished

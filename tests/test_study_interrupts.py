@@ -257,10 +257,13 @@ def test_wait_raises_the_driver_error_of_its_own_run_once_and_not_before_the_run
         raise RuntimeError("sampler failed")
 
     study.algorithm.ask = failing_ask
+    ends = []
+    study.subscribe(lambda event: isinstance(event, StudyFinished) and ends.append((event.reason, event.error)))
     study.optimize(lambda p: p["x"], trials=3, background=True, progress=False)
     with pytest.raises(RuntimeError, match="sampler failed"):
         study.wait(2)
     assert study.wait(2) is True  # raised once
+    assert ends == [("error", "RuntimeError: sampler failed")] and study.finish_reason == "error"
     study.optimize(lambda p: p["x"], trials=3, background=True, progress=False)
     assert study._done.wait(2)  # this failed run ends, and nobody calls wait() for it
     study.algorithm.ask, release = ask, threading.Event()

@@ -194,6 +194,21 @@ def _done(number: int) -> FrozenTrial:
     return FrozenTrial(number, TrialState.COMPLETE, {"x": 0.5}, value=0.5)
 
 
+def test_an_error_that_ends_a_background_search_is_shown_on_the_panel(sent, panels):
+    study = random_study()
+
+    def failing_ask():
+        raise RuntimeError("model fit exploded")
+
+    study.algorithm.ask = failing_ask
+    panel = make_panel(panels, study)
+    study.optimize(lambda p: p["x"], trials=3, background=True, progress=False)
+    with pytest.raises(RuntimeError):
+        study.wait(5)
+    assert "the search stopped: RuntimeError: model fit exploded" in panel._view.message.value
+    assert panel._view.controls.line.value.startswith("error · 0/3 trials")
+
+
 def test_the_eta_is_this_runs_pace_without_its_pauses():
     stats = RunStats()
     for n in range(4):  # 4 trials of 1 s, one at a time, from t=0

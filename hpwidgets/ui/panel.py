@@ -184,6 +184,8 @@ class Dashboard:
             elif isinstance(event, StudyFinished):
                 self._live, self._ended = False, event.reason
                 self._stats.end_run()
+                if event.error:  # a background search's error reaches no cell: show it here
+                    self._view.show_message(f"the search stopped: {event.error}")
         return finished
 
     # --- what the panel shows -------------------------------------------------------------------
