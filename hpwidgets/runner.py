@@ -101,7 +101,9 @@ class Runner:
         if outcome.out_of_memory:
             self.pool.shrink(device)
             self._to_measure.discard(device)  # an OOM says enough about what fits
-        elif outcome.peak_bytes is not None and outcome.free_bytes is not None:
+        elif (outcome.peak_bytes is not None and outcome.free_bytes is not None
+              and outcome.trial.state is not TrialState.FAIL):  # it may have failed before allocating:
+            # its peak would open the GPU to the most trials; the next trial is measured instead.
             self.pool.resize(device, auto_per_gpu(outcome.free_bytes, outcome.peak_bytes))
             self._to_measure.discard(device)
 

@@ -183,6 +183,22 @@ def test_per_gpu_auto_sizes_each_gpu_from_its_first_trial(fake_gpus):
     assert max(overlap_by_device(spans).values()) == 2 and len(study.trials) == 12
 
 
+def test_per_gpu_auto_measures_a_trial_that_did_not_fail(fake_gpus, monkeypatch):
+    monkeypatch.setattr(devices, "discover_gpus", lambda: TWO_GPUS[:1])
+    peaks = iter([0, 2**30])  # the first trial fails before it allocates anything
+
+    def objective(params, trial):
+        fake_gpus.peak_bytes = next(peaks, 2**30)
+        if trial.number == 0:
+            raise ValueError("bad config")
+        return params["x"]
+    trial_runner = runner.make_runner(gpus="auto", per_gpu="auto")
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(objective, trials=4, runner=trial_runner, progress=False)
+    assert study.trials[0].state is TrialState.FAIL
+    assert trial_runner.pool.capacity_of("cuda:0") == 2  # from the second trial's 1 GiB, not the first's 0
+
+
 def test_parallel_cpu_trials_share_the_cores_in_torch():
     import torch
     seen = []
