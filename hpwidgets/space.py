@@ -237,11 +237,24 @@ class Choice:
 
 
 Dimension = Float | Int | Budget | Choice
+def _flag(spec: Mapping[str, Any], key: str) -> bool:
+    """A JSON true/false: a hand-written "false" (a string) must not read as True."""
+    value = spec.get(key, False)
+    _require(isinstance(value, bool), f"`{key}` must be true or false, but got {key}={value!r}")
+    return value
+
+
+def _values(spec: Mapping[str, Any]) -> tuple[Any, ...]:
+    values = spec["values"]
+    _require(isinstance(values, list | tuple), f"`values` must be a list, but got values={values!r}")
+    return tuple(values)
+
+
 _FROM_DICT = {
-    "float": lambda d: Float(d["low"], d["high"], bool(d.get("log", False)), d.get("q")),
-    "int": lambda d: Int(d["low"], d["high"], bool(d.get("log", False)), d.get("step", 1)),
+    "float": lambda d: Float(d["low"], d["high"], _flag(d, "log"), d.get("q")),
+    "int": lambda d: Int(d["low"], d["high"], _flag(d, "log"), d.get("step", 1)),
     "budget": lambda d: Budget(d["low"], d["high"]),
-    "choice": lambda d: Choice(tuple(d["values"])),
+    "choice": lambda d: Choice(_values(d)),
 }
 
 
@@ -324,7 +337,9 @@ class SearchSpace(Mapping[str, Dimension]):
         return isinstance(other, SearchSpace) and self._dims == other._dims
 
     def __hash__(self) -> int:
-        return hash(self.to_json())
+        # Equal spaces must hash alike: dimensions compare as Python values (choice(0, 1) equals
+        # choice(False, True)), so the hash uses the names alone, not the JSON form.
+        return hash(frozenset(self._dims))
 
     def __repr__(self) -> str:
         return f"SearchSpace({self._dims!r})"

@@ -73,6 +73,20 @@ def test_json_round_trip_keeps_every_dimension_and_value_type():
     assert json.loads(space.to_json())["lr"] == {"type": "float", "low": 1e-4, "high": 1e-1, "log": True, "q": None}
 
 
+def test_equal_spaces_hash_alike():
+    a = SearchSpace({"x": hw.uniform(0, 1), "c": hw.choice(0, 1)})
+    b = SearchSpace({"c": hw.choice(False, True), "x": hw.uniform(0.0, 1.0)})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+def test_a_hand_written_spec_with_a_string_flag_or_string_values_is_refused():
+    with pytest.raises(ValueError, match=r"^`log` must be true or false, but got log='false'$"):
+        dimension_from_dict({"type": "float", "low": 1e-4, "high": 1e-1, "log": "false"})
+    with pytest.raises(ValueError, match=r"^`values` must be a list, but got values='abc'$"):
+        dimension_from_dict({"type": "choice", "values": "abc"})
+    assert dimension_from_dict({"type": "int", "low": 1, "high": 9}) == hw.int(1, 9)  # log defaults to false
+
+
 def test_unknown_names_and_types_are_refused_clearly():
     space = SearchSpace({"x": hw.uniform(0, 1)})
     with pytest.raises(ValueError, match=r"unknown parameter names \['y'\]; the space has \['x'\]"):
