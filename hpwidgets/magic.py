@@ -35,6 +35,7 @@ from .magic_commands import (
     stored_study,
     study_table,
     unquote,
+    without_comment,
     write_report,
 )
 from .options import (
@@ -264,7 +265,7 @@ class HPTuneMagics(Magics):
             self._tune(line, cell)
 
     def _tune(self, line: str, cell: str) -> None:
-        args = parse_argstring(self.hptune, line)
+        args = parse_argstring(self.hptune, without_comment(line))
         _check_options(args, self.shell)
         parsed = self._parse(line, cell)
         direction, key = _direction(args, parsed, line)
@@ -318,7 +319,7 @@ class HPTuneMagics(Magics):
 
     # --- line commands --------------------------------------------------------------------------
     def _command(self, line: str) -> None:
-        args = LINE.parse_argstring(line)
+        args = LINE.parse_argstring(without_comment(line))
         if args.command == "list":
             print(study_table(storage_path(args.storage), {n: launch.study for n, launch in _STUDIES.items()}))
             return

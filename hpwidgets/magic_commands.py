@@ -23,6 +23,20 @@ def unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
 
 
+def without_comment(line: str) -> str:
+    """A magic line without its trailing ``# comment`` (IPython would pass it on as arguments); a
+    ``#`` inside quotes or inside a word (``--name run#3``) stays."""
+    quote = None
+    for i, char in enumerate(line):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
 def storage_path(text: str) -> str | None:
     return None if text.strip().lower() in ("none", ":memory:") else text
 

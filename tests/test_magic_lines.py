@@ -13,6 +13,7 @@ from magic_harness import QUICK, SLOW_CELL, run_in_thread, start_in_thread, tune
 import hpwidgets as hw
 from hpwidgets.checkpoints import config_key
 from hpwidgets.magic import _is_line_command
+from hpwidgets.magic_commands import without_comment
 
 
 def test_stop_and_resume_of_a_study_not_running_say_why(ip: InteractiveShell) -> None:
@@ -185,6 +186,22 @@ def test_bad_line_commands_are_usage_errors(ip: InteractiveShell, line: str, mes
     with pytest.raises(UsageError, match=message):
         ip.run_line_magic("hptune", line)
 
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("--trials 5  # a quick look", "--trials 5"), ("# all defaults", ""), ("--name 'run #3' # mine", "--name 'run #3'"),
+    ('--name "a # b"', '--name "a # b"'), ("--name run#3", "--name run#3"), ("--trials 5", "--trials 5"),
+])
+def test_a_magic_lines_trailing_comment_is_not_an_argument(line: str, expected: str) -> None:
+    assert without_comment(line) == expected
+
+
+def test_options_and_line_commands_take_a_trailing_comment(ip: InteractiveShell,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_cell_magic("hptune", f"{QUICK} --name 'run #3' -o st  # a first look", "x = hp.uniform(0, 1)\nx")
+    assert ip.user_ns["st"].name == "run #3" and len(ip.user_ns["st"].trials) == 4
+    ip.run_line_magic("hptune", "list  # what is stored")
+    assert "run #3" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("cell", "is_command"), [
