@@ -282,6 +282,31 @@ def test_start_calls_on_start_and_is_hidden_without_it(sent, panels):
     assert bare._view.controls.start.layout.display == "none" and bare._view.controls.pause.disabled
 
 
+def test_after_a_complete_run_start_is_off_and_more_trials_runs_more(sent, panels):
+    study = random_study()
+
+    def start() -> None:  # as the magic's: "+10 trials" raised the target
+        study.optimize(lambda p: p["x"], trials=max(3, study.n_target), background=True, progress=False)
+
+    panel = make_panel(panels, study, on_start=start)
+    controls = panel._view.controls
+    controls.start.click()
+    assert study.wait(5) and study.finish_reason == "complete"
+    panel.flush()
+    assert controls.start.disabled and not controls.more.disabled  # Start would run no trial
+    controls.more.click()
+    assert study.wait(5) and len(study.trials) == 13
+    panel.flush()
+    assert controls.start.disabled and "13/13 trials" in controls.line.value
+    release = threading.Event()
+    study.optimize(lambda p: release.wait(5) and p["x"], trials=15, background=True, progress=False)
+    study.stop()
+    release.set()
+    assert study.wait(5)
+    panel.flush()
+    assert study.finish_reason == "stopped" and not controls.start.disabled  # Start continues a stopped run
+
+
 def test_start_failure_is_shown_in_the_panel(sent, panels):
     def broken() -> None:
         raise RuntimeError("<no objective>")

@@ -21,6 +21,7 @@ class ControlState:
     paused: bool
     started: bool  # Start was pressed, or the panel attached to a live or finished search
     can_start: bool  # an on_start callback exists
+    complete: bool = False  # the last run reached its target: Start would run nothing, +10 trials runs more
 
 
 def _button(description: str, css: str, tooltip: str, **kwargs: object) -> w.Button:
@@ -67,7 +68,7 @@ class Controls:
 
     def refresh(self, state: ControlState) -> None:
         self.start.layout.display = "" if state.can_start else "none"
-        self.start.disabled = state.running or not state.can_start
+        self.start.disabled = state.running or not state.can_start or state.complete
         self.pause.disabled = not state.running
         self.pause.description = "Resume" if state.paused else "Pause"
         self.pause.icon = "play" if state.paused else "pause"

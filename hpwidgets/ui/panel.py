@@ -199,7 +199,7 @@ class Dashboard:
     def _control_state(self) -> ControlState:
         from .controls import ControlState
         return ControlState(running=self._live, paused=self.study.paused, started=self._started,
-                            can_start=self._on_start is not None)
+                            can_start=self._on_start is not None, complete=self._ended == "complete")
 
     def _render_text(self, table: bool = False) -> None:
         with self._flush_lock:  # clicks (main thread) and the pump both redraw the text
