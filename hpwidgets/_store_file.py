@@ -7,6 +7,7 @@ that is not a store of ours.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import stat
@@ -60,12 +61,12 @@ def check_location(path: Path) -> None:
     except OSError as exc:
         raise StorageError(f"cannot write a store at {path}: the directory {parent} is not writable "
                            f"({exc.strerror}); SQLite also needs it for the -wal and -shm files") from None
-    try:
-        os.close(os.open(path, os.O_RDWR))  # opens without changing a byte
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StorageError(f"cannot write the store {path}: {exc.strerror}") from None
+    # Asked, never opened: closing any descriptor of the file drops every POSIX lock this process
+    # holds on it, its open SQLite connections' included, and another process would then delete
+    # the -wal file under them ("database disk image is malformed").
+    effective = os.access in os.supports_effective_ids
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK, effective_ids=effective):
+        raise StorageError(f"cannot write the store {path}: {os.strerror(errno.EACCES)}")
 
 
 def create_schema(conn: sqlite3.Connection) -> None:

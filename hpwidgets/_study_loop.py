@@ -50,6 +50,7 @@ class TrialLoop:
     n_target: int
     finish_reason: str | None
     _bus: EventBus
+    _lock: threading.RLock  # entered with `with self._lock` (see Study.__init__); _cond waits on it
     _cond: threading.Condition
     _finished: dict[int, FrozenTrial]
     _running: dict[int, Mapping[str, Any]]
@@ -109,7 +110,7 @@ class TrialLoop:
         try:
             runner.shutdown()
             while self._book_abandoned():  # a Ctrl-C while a thread started hides it from the runner
-                with self._cond:
+                with self._lock:
                     self._cond.wait(0.1)
         finally:
             self._book_abandoned()
@@ -118,7 +119,7 @@ class TrialLoop:
         """Book the registered trials that no trial job is running for (never started, or cut off
         in this thread): their outcome if known, else FAIL "interrupted". True while others run."""
         me, abandoned = threading.current_thread(), {}
-        with self._cond:
+        with self._lock:
             for number, params in self._running.items():
                 if self._claimed.setdefault(number, me) is me:  # a job that starts late finds it taken
                     abandoned[number] = params
@@ -133,7 +134,7 @@ class TrialLoop:
         slot: Slot | None = None
         try:
             while True:
-                with self._cond:
+                with self._lock:
                     reason = self._end_reason(deadline)
                     if reason is not None:
                         return reason
@@ -182,6 +183,10 @@ class TrialLoop:
                 number = self.store.start_trial(self._record.id, params, "cpu", limit=self.n_target)
             except Exception as error:  # disk full, file gone: stop with every finished trial saved
                 number, self._storage_error = None, error
+            except BaseException as interrupt:  # a Ctrl-C once the row was written: _settle books it
+                if (written := getattr(interrupt, "trial_number", None)) is not None:
+                    self._running[written] = params
+                raise
             if number is None:  # no row, so the ask never runs: the study is full, or the store failed
                 self.algorithm.withdraw(params)
                 self._total_reached = self._storage_error is None
@@ -194,7 +199,7 @@ class TrialLoop:
     def _run_trial(self, call: _execute.BoundObjective, number: int, params: dict[str, Any], device: str) -> None:
         """The job a runner runs: the trial is claimed while this runs, so the driver's clean-up leaves
         it to this thread (not Thread.is_alive(): a Ctrl-C in Thread.join() falsifies it, gh-90882)."""
-        with self._cond:
+        with self._lock:
             if number not in self._running or number in self._claimed:
                 return  # booked "interrupted" by the driver while this job waited for its thread
             self._claimed[number] = threading.current_thread()
@@ -229,7 +234,7 @@ class TrialLoop:
         if value is None:
             return False
         loss = -value if self.maximize else value
-        with self._cond:  # the pruner first: it records every report, even one the algorithm stops
+        with self._lock:  # the pruner first: it records every report, even one the algorithm stops
             by_pruner = self.pruner is not None and self.pruner.should_prune(trial.number, step, loss)
             stop = self.algorithm.should_prune(trial.number, step, loss) or by_pruner
             params = self._running.get(trial.number)
@@ -248,10 +253,10 @@ class TrialLoop:
         number = frozen.number
         self._outcomes[number] = frozen  # should a Ctrl-C cut the store write short, the driver books it again
         frozen, stored = self._store_finished(frozen)
-        with self._cond:
+        with self._lock:
             self._publishing.add(number)  # before the pop: the run is not complete until subscribers return
         try:
-            with self._cond:
+            with self._lock:
                 self._finished[number] = frozen  # before the pop, so a trial is always in one of the two
                 self._running.pop(number, None)
                 self._outcomes.pop(number, None)
@@ -264,7 +269,7 @@ class TrialLoop:
                 self._tell(frozen)
             self._bus.publish(TrialFinished(self.name, frozen))
         finally:
-            with self._cond:
+            with self._lock:
                 self._publishing.discard(number)
                 self._cond.notify_all()
 

@@ -123,7 +123,8 @@ class SlotPool:
             raise ValueError(f"every device needs at least one slot, but got {dict(capacity)!r}")
         self._capacity = {device: int(k) for device, k in capacity.items()}
         self._busy: dict[str, set[int]] = {device: set() for device in capacity}
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # `with self._lock`: a C __enter__, no gap for a Ctrl-C (Study's note)
+        self._cond = threading.Condition(self._lock)
 
     @classmethod
     def from_slots(cls, slots: Sequence[str]) -> SlotPool:
@@ -139,20 +140,20 @@ class SlotPool:
 
     @property
     def capacity(self) -> int:
-        with self._cond:
+        with self._lock:
             return sum(self._capacity.values())
 
     def capacity_of(self, device: str) -> int:
-        with self._cond:
+        with self._lock:
             return self._capacity[device]
 
     def busy(self) -> list[Slot]:
-        with self._cond:
+        with self._lock:
             return [Slot(d, i) for d, taken in self._busy.items() for i in sorted(taken)]
 
     def acquire(self, timeout: float | None = None) -> Slot:
         """The free slot on the least-loaded device; TimeoutError after ``timeout`` seconds."""
-        with self._cond:
+        with self._lock:
             if not self._cond.wait_for(self._has_free, timeout):
                 raise TimeoutError(f"no free slot within {timeout} s; busy: {self.busy()!r}")
             device = min((d for d in self._capacity if len(self._busy[d]) < self._capacity[d]),
@@ -166,7 +167,7 @@ class SlotPool:
         return any(len(self._busy[d]) < k for d, k in self._capacity.items())
 
     def release(self, slot: Slot) -> None:
-        with self._cond:
+        with self._lock:
             if slot.index not in self._busy[slot.device]:
                 raise ValueError(f"{slot!r} is not in use")
             self._busy[slot.device].discard(slot.index)
@@ -174,13 +175,13 @@ class SlotPool:
 
     def shrink(self, device: str) -> int:
         """One slot fewer on ``device`` (after an out-of-memory), never below one; the new capacity."""
-        with self._cond:
+        with self._lock:
             self._capacity[device] = max(1, self._capacity[device] - 1)
             return self._capacity[device]
 
     def resize(self, device: str, capacity: int) -> None:
         """Set ``device``'s capacity (``per_gpu="auto"`` after its first trial)."""
-        with self._cond:
+        with self._lock:
             self._capacity[device] = max(1, int(capacity))
             self._cond.notify_all()
 

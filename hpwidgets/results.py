@@ -78,19 +78,19 @@ class StudyResults:
 
     name: str
     maximize: bool
-    _cond: threading.Condition
+    _lock: threading.RLock  # Study's: entered directly, never through its Condition (see Study.__init__)
     _finished: dict[int, FrozenTrial]
     _running: dict[int, Mapping[str, Any]]
 
     @property
     def trials(self) -> list[FrozenTrial]:
         """Finished trials (COMPLETE, PRUNED, FAIL), ordered by number."""
-        with self._cond:  # an RLock: safe to call while holding it
+        with self._lock:  # an RLock: safe to call while holding it
             return [self._finished[n] for n in sorted(self._finished)]
 
     @property
     def running_trials(self) -> dict[int, Mapping[str, Any]]:
-        with self._cond:
+        with self._lock:
             return dict(self._running)
 
     @property

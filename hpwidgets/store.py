@@ -312,11 +312,21 @@ class Store:
                                  [(cursor.lastrowid, name, value) for name, value in encoded])
                 # Before COMMIT: another Store of this process sees the row only once it is marked ours.
                 self._started.add((study_id, number))
-        except BaseException:  # not committed: no row to own
-            if number is not None:
+        except BaseException as error:
+            if number is not None and self._has_row(study_id, number):  # a Ctrl-C after the COMMIT
+                error.trial_number = number  # type: ignore[attr-defined]  # the caller books the row
+            elif number is not None:  # not committed: no row to own
                 self._started.discard((study_id, number))
             raise
         return number
+
+    def _has_row(self, study_id: int, number: int) -> bool:
+        try:
+            with self._transaction("look up a trial", write=False) as conn:
+                return conn.execute("SELECT 1 FROM trials WHERE study_id = ? AND number = ?",
+                                    (study_id, number)).fetchone() is not None
+        except Exception:  # the store itself failed: the row cannot have been committed either
+            return False
 
     @staticmethod
     def _count_trials(conn: sqlite3.Connection, study_id: int) -> int:

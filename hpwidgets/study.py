@@ -78,7 +78,11 @@ class Study(TrialLoop, StudyResults):
         self.store = _open_store(storage)  # fails here, before any trial, if unwritable
         self.checkpoints = CheckpointFolders.for_study(self, self.name, self.store)
         self._bus = EventBus()
-        self._cond = threading.Condition()
+        # `with self._lock`, never `with self._cond`: Condition.__enter__ is Python code, and a Ctrl-C
+        # landing just after it took the lock would leave the lock held with no `with` to release it
+        # (the trial threads then wait forever); the C lock's own __enter__ leaves no such gap.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._finished: dict[int, FrozenTrial] = {}
         self._running: dict[int, Mapping[str, Any]] = {}
         self._stop, self._paused = threading.Event(), False
@@ -148,25 +152,25 @@ class Study(TrialLoop, StudyResults):
 
     def pause(self) -> None:
         """Start no new trial until ``resume()``; running trials finish."""
-        with self._cond:
+        with self._lock:
             self._paused = True
             self._cond.notify_all()
 
     def resume(self) -> None:
-        with self._cond:
+        with self._lock:
             self._paused = False
             self._cond.notify_all()
 
     def stop(self) -> None:
         """Start no new trial; running trials see ``should_stop()`` and their next report prunes them."""
-        with self._cond:
+        with self._lock:
             self._stop.set()
             self._cond.notify_all()
 
     def add_trials(self, n: int) -> None:
         """Raise the target by ``n`` (the panel's "+10 trials"); a running search picks it up."""
         n = count("n", n, 1)
-        with self._cond:
+        with self._lock:
             self.n_target += n
             self._cond.notify_all()
 
@@ -175,7 +179,7 @@ class Study(TrialLoop, StudyResults):
         space = SearchSpace.coerce(space)
         if set(space) != set(self.space):
             raise ValueError(f"an edited space must keep the names {list(self.space)!r}, but got {list(space)!r}")
-        with self._cond:
+        with self._lock:
             self.space = space
             self.algorithm.set_space(space)
             if self.pruner is not None:
@@ -188,7 +192,7 @@ class Study(TrialLoop, StudyResults):
         algorithm = make_algorithm(algo)
         make_pruner(self.pruner, algorithm.name)  # refuses hyperband beside a pruner
         self._refuse_while_running("changing the algorithm")
-        with self._cond:
+        with self._lock:
             algorithm.setup(self.space, seed=self.seed, maximize=self.maximize, target=self.target)
             for trial in self.trials:
                 algorithm.tell(trial)
@@ -201,7 +205,7 @@ class Study(TrialLoop, StudyResults):
         A new pruner is told the whole history, so it judges the next trials against the stored reports."""
         made = make_pruner(pruner, self.algorithm.name)  # refuses a pruner beside hyperband
         self._refuse_while_running("changing the pruner")
-        with self._cond:
+        with self._lock:
             if made is not None:
                 made.setup(self.space, maximize=self.maximize, target=self.target)
                 for trial in self.trials:
@@ -278,7 +282,7 @@ class Study(TrialLoop, StudyResults):
 
     def _reset_run(self, trials: int) -> None:
         """A new run's state: nothing of an earlier run (its error, its failures) carries over."""
-        with self._cond:
+        with self._lock:
             self.n_target = max(trials, len(self._finished))
             self._stop.clear()
             self._paused = False

@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -138,3 +139,20 @@ def test_newer_schema_is_refused_and_empty_file_is_adopted(tmp_path: Path) -> No
     sqlite3.connect(tmp_path / "plain.db").close()
     assert (tmp_path / "other.db").stat().st_mode == (tmp_path / "plain.db").stat().st_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hptune.db", "other.db", "plain.db"]
+
+
+def test_opening_the_file_again_in_this_process_keeps_its_locks_for_other_processes(tmp_path: Path) -> None:
+    """A second Store on the file (a re-run cell) must not drop the first one's SQLite locks: another
+    process, believing itself the last user, would then delete the -wal file under this one."""
+    import hpwidgets as hw
+    db = tmp_path / "h.db"
+    first = hw.Study("a", space={"x": hw.uniform(0, 1)}, algo="random", seed=0, storage=db)
+    first.optimize(lambda p: p["x"], trials=3, progress=False)
+    again = hw.Study("a", storage=db)  # the same process opens it once more
+    child = ("import sys, hpwidgets as hw; s = hw.Study('a', storage=sys.argv[1]);"
+             "s.optimize(lambda p: p['x'], trials=6, progress=False)")
+    subprocess.run([sys.executable, "-c", child, str(db)], check=True, timeout=120)
+    again.optimize(lambda p: p["x"], trials=9, progress=False)  # was: "database disk image is malformed"
+    assert len(hw.load_study("a", db).trials) == 9
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -3,8 +3,12 @@ add_trials from the last trial's subscriber, and what wait() and StudyFinished s
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import signal
 import threading
+import types
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,7 @@ import hpwidgets as hw
 from hpwidgets.devices import SlotPool
 from hpwidgets.events import StudyFinished, TrialFinished, TrialStarted
 from hpwidgets.runner import InlineRunner, ThreadRunner, make_runner
+from hpwidgets.store import Store
 from hpwidgets.trial import TrialState
 
 SPACE = {"x": hw.uniform(0, 1)}
@@ -67,6 +72,44 @@ def test_ctrl_c_in_the_store_write_keeps_the_finished_trial(tmp_path, when):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3  # trial 2 is not lost
     assert stored_states(study) == {0: "COMPLETE", 1: "COMPLETE", 2: "COMPLETE"}
     assert_resumable(study, 5)
+
+
+def test_the_loops_locks_are_entered_without_python_code_between_acquire_and_with():
+    # Condition.__enter__ is Python: a Ctrl-C right after it took the lock would skip the `with`,
+    # leave the lock held and hang every trial thread. The C locks' own __enter__ leaves no gap.
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    for lock in (study._lock, SlotPool({"cpu": 1})._lock):
+        assert not isinstance(type(lock).__enter__, types.FunctionType)
+    package = Path(hw.__file__).parent
+    for module in ("study.py", "_study_loop.py", "results.py", "devices.py"):
+        tree = ast.parse((package / module).read_text(encoding="utf-8"))
+        entered = [ast.unparse(item.context_expr) for node in ast.walk(tree) if isinstance(node, ast.With)
+                   for item in node.items]
+        assert not [e for e in entered if e.endswith("_cond")], module
+
+
+class CtrlCAfterTheFourthStart(Store):
+    """Ctrl-C just after the COMMIT that wrote trial 3's RUNNING row, still inside start_trial."""
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str, *, write: bool):
+        with super()._transaction(action, write=write) as conn:
+            yield conn
+        if action == "start a trial" and self._count_trials(self._conn, 1) == 4 and not self.hit:
+            self.hit = True
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_ctrl_c_just_after_a_trials_row_is_written_books_that_row(tmp_path, parallel):
+    store = CtrlCAfterTheFourthStart(tmp_path / "h.db")
+    store.hit = False
+    study = hw.Study("s", space=SPACE, algo="random", seed=0, storage=store)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(lambda p: p["x"], trials=10, parallel=parallel, progress=False)
+    assert store.hit and (3, TrialState.FAIL, "interrupted") in [(t.number, t.state, t.error) for t in study.trials]
+    assert stored_states(study)[3] == "FAIL" and len(study.trials) == len(stored_states(study))
+    assert_resumable(study, 10)
 
 
 def test_ctrl_c_in_the_algorithms_tell_keeps_the_trial_and_frees_the_study(tmp_path):
