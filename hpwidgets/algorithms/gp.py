@@ -18,6 +18,7 @@ timings and the regret.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -79,6 +80,9 @@ def _decode(dim: Dimension, raw: Any) -> Any:
     if isinstance(dim, Int) and not dim.log:
         return dim.snap(dim.low + int(raw) * dim.step)
     return dim.snap(float(raw))
+
+
+_LARGEST_LOSS = 1e150  # a bigger magnitude is told as this one (still the worst by far)
 
 
 class _FastGPR(GaussianProcessRegressor):
@@ -239,8 +243,8 @@ class GP(Algorithm):
         and suggestions are random anyway, so the failure is skipped.
         """
         loss = self.loss(trial)
-        if loss is not None:
-            return float(loss)
+        if loss is not None:  # skopt squares the losses to normalise them: beyond 1e150 they overflow
+            return math.copysign(min(abs(float(loss)), _LARGEST_LOSS), float(loss))
         return max(ys) if ys else None
 
     @_one_blas_thread

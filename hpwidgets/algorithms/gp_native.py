@@ -4,9 +4,10 @@ Per ask, once the start-up design (scrambled Sobol) is spent (pending asks count
 it, so a parallel run spends no more asks on it than a sequential one):
 
 1. Encode the in-space history: unit coordinates through each dimension's ``to_unit``
-   (log dimensions are log-scaled there), choice indices for choices. Standardise the
-   losses, pass them through a fitted Yeo-Johnson power transform (monotone) and put
-   the prior mean at their 75th percentile (a pessimistic mean).
+   (log dimensions are log-scaled there), choice indices for choices. Pull far outliers (a
+   diverged run's loss, ``fence_outliers``) in towards the rest, standardise the losses (of any
+   magnitude), pass them through a fitted Yeo-Johnson power transform (monotone) and put the
+   prior mean at their 75th percentile (a pessimistic mean).
 2. Fit the Matérn-5/2 ARD kernel's hyperparameters by maximising the marginal likelihood
    plus log priors (L-BFGS-B), warm-started from the previous ask's fit and started once
    more with the noise in its other mode (noisy losses are smoothed, exact ones interpolated). With
@@ -305,14 +306,44 @@ class NativeGP(ModelBased):
         """Standardised (and warped) losses, shifted so the prior mean sits at ``mean_quantile``:
         unexplored regions are presumed as bad as that quantile, not the average, so EI stops
         spending trials on the cube's corners (where variance alone makes it large)."""
-        y = standardise(losses)
+        y = standardise(fence_outliers(rescaled(losses)))
         if self.warp:
             y = standardise(warp_outputs(y))
         return y - np.quantile(y, self.mean_quantile)
 
+
+def rescaled(y: np.ndarray) -> np.ndarray:
+    """``y`` divided by its largest magnitude when that is beyond 1e±100, where squares overflow
+    (1e160) or vanish (1e-170); elsewhere ``y`` itself, untouched to the last bit."""
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    return y / top if math.isfinite(top) and top > 0 and not 1e-100 < top < 1e100 else y
+
+
 def standardise(y: np.ndarray) -> np.ndarray:
+    y = rescaled(y)
     sd = y.std()
     return (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+
+FENCE_IQRS = 50.0  # far beyond the spread of the benchmarks' losses: only real outliers are pulled in
+
+
+def fence_outliers(y: np.ndarray) -> np.ndarray:
+    """Losses more than ``FENCE_IQRS`` interquartile ranges above the upper quartile (a diverged
+    run's 1e6 among losses of 0.1) pulled in to a little above that fence, in the same order.
+
+    Standardising with such a value in the set squeezes every other loss into a sliver of the
+    scale (1e-5 of it for one 1e6), and the model then sees a flat function and learns nothing.
+    The pull is log-log, so 1e3 and 1e200 both land within about 3 IQRs of the fence."""
+    q25, q75 = np.quantile(y, [0.25, 0.75])
+    spread = q75 - q25
+    fence = q75 + FENCE_IQRS * spread
+    over = y > fence
+    if not spread > 0 or not over.any():
+        return y
+    pulled = y.copy()
+    pulled[over] = fence + spread * np.log1p(np.log1p((y[over] - fence) / spread))
+    return pulled
 
 
 def warp_outputs(y: np.ndarray) -> np.ndarray:

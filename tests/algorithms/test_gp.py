@@ -82,6 +82,14 @@ def test_fail_gets_the_worst_loss_and_pruned_its_last_report():
     assert_valid(MIXED, algo.ask())
 
 
+@pytest.mark.parametrize("scale", [1e160, -1e300])
+def test_losses_past_1e150_are_told_at_that_magnitude(scale):
+    algo = new(space=QUADRATIC, n_initial_points=3)
+    run(algo, lambda p: scale * (1 + (p["x"] - 1) ** 2), 6)  # was: "Input contains NaN" from skopt
+    assert [abs(y) for y in algo._ys] == [1e150] * 6 and all((y > 0) == (scale > 0) for y in algo._ys)
+    assert_valid(QUADRATIC, algo.ask())
+
+
 def test_a_failing_point_is_not_suggested_again():
     algo = new(space=QUADRATIC, n_initial_points=3)
     run(algo, lambda p: (p["x"] - 1) ** 2, 8)

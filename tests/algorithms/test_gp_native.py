@@ -190,6 +190,43 @@ def test_finds_the_minimum_of_a_smooth_function() -> None:
     assert best < 1e-3, best
 
 
+def _best_of_a_bowl(scale: float, diverged: float | None = None) -> float:
+    """The best unscaled value of 25 trials on ``scale`` times a bowl; ``diverged`` is returned
+    wherever x > 0.9, as a training run that blew up would."""
+    space = hs.SearchSpace({"x": hs.uniform(0, 1), "y": hs.uniform(0, 1)})
+    algo = fast()
+    algo.setup(space, seed=0)
+    best = math.inf
+    for number in range(25):
+        p = algo.ask()
+        bowl = (p["x"] - 0.3) ** 2 + (p["y"] - 0.7) ** 2
+        value = diverged if diverged is not None and p["x"] > 0.9 else scale * (bowl + 0.1)
+        best = min(best, bowl if value != diverged else math.inf)
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=value))
+    return best
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("scale", [1e160, 1e-170, 1e300])
+def test_losses_of_any_magnitude_are_modelled(scale: float) -> None:
+    assert _best_of_a_bowl(scale) < 1e-4  # was: overflow in the variance, then a flat model
+
+
+@pytest.mark.parametrize("diverged", [1e3, 1e6, 1e200])
+def test_one_diverged_trial_does_not_flatten_the_model(diverged: float) -> None:
+    assert _best_of_a_bowl(1.0, diverged) < 1e-4  # was ~1e-2: the other losses squeezed together
+
+
+def test_the_fence_leaves_ordinary_losses_alone_and_keeps_the_order() -> None:
+    from hpwidgets.algorithms.gp_native import fence_outliers
+    ordinary = np.array([0.3, 0.1, 0.5, 0.2, 0.4, 0.25, 0.35])
+    assert fence_outliers(ordinary) is ordinary  # untouched to the last bit
+    with_outliers = np.append(ordinary, [80.0, 1e9])
+    pulled = fence_outliers(with_outliers)
+    assert (pulled[:7] == ordinary).all() and (np.argsort(pulled) == np.argsort(with_outliers)).all()
+    assert 13 < pulled[7] < pulled[8] < 15  # a little above the fence (0.5 + 50 x 0.25 = 13), in order
+
+
 def _fitted_noise(algo: NativeGP, noise_sd: float, n: int = 30) -> float:
     """The noise variance (standardised units) of the last fit after ``n`` trials of a smooth
     2-D function plus Gaussian noise of ``noise_sd`` (the function's values span about 2)."""
