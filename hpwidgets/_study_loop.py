@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import _execute
+from . import _execute, _locks
 from .events import EventBus, StudyFinished, TrialFinished, TrialReported, TrialStarted
 from .space import _plain
 from .trial import FrozenTrial, Report, TrialState, target_value
@@ -77,6 +77,11 @@ class TrialLoop:
             except KeyboardInterrupt:
                 self._stop.set()  # the running trials stop at their next report, as after stop()
                 raise
+            except Exception as error:  # a Ctrl-C that broke the standard library's lock bookkeeping
+                if not isinstance(error.__context__, KeyboardInterrupt):  # (threading's Semaphore: a
+                    raise  # RuntimeError "release unlocked lock") is still the user's Ctrl-C
+                self._stop.set()
+                raise error.__context__ from None
             finally:
                 self._settle(runner)
             if self._storage_error is not None:  # the trials so far are saved; say why it stopped
@@ -111,7 +116,7 @@ class TrialLoop:
             runner.shutdown()
             while self._book_abandoned():  # a Ctrl-C while a thread started hides it from the runner
                 with self._lock:
-                    self._cond.wait(0.1)
+                    _locks.wait(self._cond, 0.1)
         finally:
             self._book_abandoned()
 
@@ -142,7 +147,7 @@ class TrialLoop:
                         if slot is not None:  # paused, or the study is full: hold no slot meanwhile
                             runner.pool.release(slot)
                             slot = None
-                        self._cond.wait(0.1 if deadline is not None else 0.5)
+                        _locks.wait(self._cond, 0.1 if deadline is not None else 0.5)
                         continue
                     if slot is not None and (step := self._start_trial()) is not None:
                         taken, slot = slot, None  # the job releases it when it returns
@@ -186,6 +191,8 @@ class TrialLoop:
             except BaseException as interrupt:  # a Ctrl-C once the row was written: _settle books it
                 if (written := getattr(interrupt, "trial_number", None)) is not None:
                     self._running[written] = params
+                else:
+                    self.algorithm.withdraw(params)  # no row: this ask will never run
                 raise
             if number is None:  # no row, so the ask never runs: the study is full, or the store failed
                 self.algorithm.withdraw(params)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import _locks
 from ._warn import warn_at_user
 
 GpuSpec = str | int | Sequence[int] | None
@@ -154,7 +155,7 @@ class SlotPool:
     def acquire(self, timeout: float | None = None) -> Slot:
         """The free slot on the least-loaded device; TimeoutError after ``timeout`` seconds."""
         with self._lock:
-            if not self._cond.wait_for(self._has_free, timeout):
+            if not _locks.wait_for(self._cond, self._has_free, timeout):  # Ctrl-C safe (_locks.py)
                 raise TimeoutError(f"no free slot within {timeout} s; busy: {self.busy()!r}")
             device = min((d for d in self._capacity if len(self._busy[d]) < self._capacity[d]),
                          key=lambda d: len(self._busy[d]) / self._capacity[d])

@@ -314,7 +314,8 @@ def _bound_names(tree: ast.Module) -> frozenset[str]:
     """The names the cell binds at its top level, which --maximize NAME can read after a trial: a
     name set only inside a function or class body is not one, unless declared ``global`` there."""
     names: set[str] = set()
-    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
+              ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)  # a comprehension's names are its own
     todo: list[ast.AST] = [tree]
     while todo:
         for node in ast.iter_child_nodes(todo.pop()):
@@ -323,9 +324,12 @@ def _bound_names(tree: ast.Module) -> frozenset[str]:
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names)
             if isinstance(node, scopes):
-                if not isinstance(node, ast.Lambda):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                     names.add(node.name)
                 names.update(n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names)
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+                    names.update(w.target.id for w in ast.walk(node)  # `:=` in a comprehension binds here
+                                 if isinstance(w, ast.NamedExpr) and isinstance(w.target, ast.Name))
             else:
                 todo.append(node)
     return frozenset(names - {LAST})

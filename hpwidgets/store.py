@@ -322,9 +322,10 @@ class Store:
 
     def _has_row(self, study_id: int, number: int) -> bool:
         try:
-            with self._transaction("look up a trial", write=False) as conn:
-                return conn.execute("SELECT 1 FROM trials WHERE study_id = ? AND number = ?",
-                                    (study_id, number)).fetchone() is not None
+            with self._transaction("look up a trial", write=False) as conn:  # ours: another process may
+                return conn.execute("SELECT 1 FROM trials WHERE study_id = ? AND number = ? AND state = 'RUNNING' "
+                                    "AND host = ? AND pid = ?",  # have taken the number since our ROLLBACK
+                                    (study_id, number, socket.gethostname(), os.getpid())).fetchone() is not None
         except Exception:  # the store itself failed: the row cannot have been committed either
             return False
 

@@ -104,6 +104,8 @@ def test_a_name_set_only_inside_a_function_is_not_assigned_unless_global() -> No
     assert "acc" not in local.assigned and "loss" not in local.assigned and {"f", "C"} <= local.assigned
     shared = parse("x = hp.uniform(0, 1)\ndef f():\n    global acc\n    acc = x\nf()")
     assert "acc" in shared.assigned
+    comprehension = parse("x = hp.uniform(0, 1)\nys = [acc for acc in range(3)]\nzs = [(best := v) for v in ys]")
+    assert "acc" not in comprehension.assigned and {"ys", "zs", "best"} <= comprehension.assigned
 
 
 def test_an_hp_comment_after_semicolons_declares_the_lines_last_statement() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import hpwidgets as hw
+from hpwidgets import _locks
 from hpwidgets.devices import SlotPool
 from hpwidgets.events import StudyFinished, TrialFinished, TrialStarted
 from hpwidgets.runner import InlineRunner, ThreadRunner, make_runner
@@ -86,6 +87,46 @@ def test_the_loops_locks_are_entered_without_python_code_between_acquire_and_wit
         entered = [ast.unparse(item.context_expr) for node in ast.walk(tree) if isinstance(node, ast.With)
                    for item in node.items]
         assert not [e for e in entered if e.endswith("_cond")], module
+
+
+class GapCondition(threading.Condition):
+    """A Condition whose first wait meets a Ctrl-C just after it released its lock, before the
+    ``try`` that takes it back (a signal handled right after ``_release_save()`` returns)."""
+
+    def __init__(self, lock):
+        super().__init__(lock)
+        self.gaps = 1
+
+    def wait(self, timeout=None):
+        if self.gaps:
+            self.gaps -= 1
+            self._release_save()
+            raise KeyboardInterrupt
+        return super().wait(timeout)
+
+
+def test_a_ctrl_c_inside_a_conditions_wait_is_a_ctrl_c_and_frees_the_lock():
+    lock = threading.RLock()
+    cond = GapCondition(lock)
+    with pytest.raises(KeyboardInterrupt), lock:  # was: RuntimeError, "cannot release un-acquired lock"
+        _locks.wait(cond, 0.1)
+    assert lock.acquire(blocking=False)
+
+
+def test_a_ctrl_c_while_the_driver_waits_for_running_trials_ends_the_study_interrupted(tmp_path):
+    study = hw.Study("s", space=SPACE, algo="random", seed=0, storage=tmp_path / "h.db")
+    study._cond = GapCondition(study._lock)
+    both = threading.Barrier(2, timeout=2)
+
+    def objective(p, trial):
+        both.wait()  # two trials running: the driver waits on the study's condition
+        trial.report(1, loss=p["x"])
+        return p["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, trials=6, parallel=2, progress=False)
+    assert study.finish_reason == "interrupted" and len(study.trials) == 2
+    assert_resumable(study, 6)
 
 
 class CtrlCAfterTheFourthStart(Store):

@@ -306,7 +306,7 @@ class NativeGP(ModelBased):
         """Standardised (and warped) losses, shifted so the prior mean sits at ``mean_quantile``:
         unexplored regions are presumed as bad as that quantile, not the average, so EI stops
         spending trials on the cube's corners (where variance alone makes it large)."""
-        y = standardise(fence_outliers(rescaled(losses)))
+        y = standardise(fence_outliers(losses))  # fenced first: rescaling would flush small losses to 0
         if self.warp:
             y = standardise(warp_outputs(y))
         return y - np.quantile(y, self.mean_quantile)
@@ -335,14 +335,16 @@ def fence_outliers(y: np.ndarray) -> np.ndarray:
     Standardising with such a value in the set squeezes every other loss into a sliver of the
     scale (1e-5 of it for one 1e6), and the model then sees a flat function and learns nothing.
     The pull is log-log, so 1e3 and 1e200 both land within about 3 IQRs of the fence."""
-    q25, q75 = np.quantile(y, [0.25, 0.75])
-    spread = q75 - q25
-    fence = q75 + FENCE_IQRS * spread
-    over = y > fence
-    if not spread > 0 or not over.any():
-        return y
+    with np.errstate(over="ignore", invalid="ignore"):  # losses near 1e308: the fence is inf, none is over
+        q25, q75 = np.quantile(y, [0.25, 0.75])
+        spread = q75 - q25
+        fence = q75 + FENCE_IQRS * spread
+        over = y > fence
+        if not 0 < spread < math.inf or not over.any():
+            return y
+        ratio = np.minimum((y[over] - fence) / spread, np.finfo(float).max)  # 1e300 over 1e-20: inf
     pulled = y.copy()
-    pulled[over] = fence + spread * np.log1p(np.log1p((y[over] - fence) / spread))
+    pulled[over] = fence + spread * np.log1p(np.log1p(ratio))
     return pulled
 
 
