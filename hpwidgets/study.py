@@ -86,6 +86,7 @@ class Study(TrialLoop, StudyResults):
         self._finished: dict[int, FrozenTrial] = {}
         self._running: dict[int, Mapping[str, Any]] = {}
         self._stop, self._paused = threading.Event(), False
+        self._paused_since, self._paused_before = 0.0, 0.0  # monotonic: when this pause began, the earlier ones
         self._thread: threading.Thread | None = None
         self._driver_error: BaseException | None = None
         self._storage_error: Exception | None = None
@@ -150,16 +151,30 @@ class Study(TrialLoop, StudyResults):
     def paused(self) -> bool:
         return self._paused
 
+    @property
+    def paused_seconds(self) -> float:
+        """Seconds this study has spent paused, all pauses together (the panel's ETA leaves them out)."""
+        with self._lock:
+            now = time.monotonic() if self._paused else self._paused_since
+            return self._paused_before + now - self._paused_since
+
     def pause(self) -> None:
         """Start no new trial until ``resume()``; running trials finish."""
         with self._lock:
-            self._paused = True
-            self._cond.notify_all()
+            self._set_paused(True)
 
     def resume(self) -> None:
         with self._lock:
-            self._paused = False
-            self._cond.notify_all()
+            self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        """Lock held."""
+        if paused and not self._paused:
+            self._paused_since = time.monotonic()
+        elif self._paused and not paused:
+            self._paused_before += time.monotonic() - self._paused_since
+        self._paused = paused
+        self._cond.notify_all()
 
     def stop(self) -> None:
         """Start no new trial; running trials see ``should_stop()`` and their next report prunes them."""
@@ -285,7 +300,7 @@ class Study(TrialLoop, StudyResults):
         with self._lock:
             self.n_target = max(trials, len(self._finished))
             self._stop.clear()
-            self._paused = False
+            self._set_paused(False)
             self._storage_error = self._driver_error = None
             self._total_reached = False
             self._run_failures = 0

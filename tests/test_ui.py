@@ -211,24 +211,36 @@ def test_an_error_that_ends_a_background_search_is_shown_on_the_panel(sent, pane
 
 def test_the_eta_is_this_runs_pace_without_its_pauses():
     stats = RunStats()
-    for n in range(4):  # 4 trials of 1 s, one at a time, from t=0
-        stats.started(n, now=float(n))
-        stats.finished(_done(n), now=n + 1.0)
-    assert stats.eta(total=10, now=4.0) == pytest.approx(6.0)
-    # Paused at t=4 for an hour: no trial ran, so the pace is unchanged.
-    stats.started(4, now=3604.0)
-    assert stats.eta(total=10, now=3604.5) == pytest.approx(4.5 / 4 * 6)  # 4.5 s of work for 4 trials
-    stats.finished(_done(4), now=3605.0)
-    assert stats.eta(total=10, now=3605.0) == pytest.approx(5.0)
+    for n in range(4):  # 4 trials of 1 s, one at a time, each asked in 1 s: 2 s per trial
+        stats.started(n, now=2.0 * n)
+        stats.finished(_done(n))
+    assert stats.eta(total=10, now=8.0) == pytest.approx(12.0)  # the asks between trials are pace too
+    # Paused for an hour from t=8 (the study's paused_seconds grows to 3600): the pace is unchanged.
+    stats.started(4, now=3608.0, paused=3600.0)
+    assert stats.eta(total=10, now=3608.0, paused=3600.0) == pytest.approx(12.0)
+    stats.finished(_done(4))
+    assert stats.eta(total=10, now=3610.0, paused=3600.0) == pytest.approx(10.0)
+
+
+def test_the_study_counts_its_paused_seconds():
+    study = random_study()
+    assert study.paused_seconds == 0.0
+    study.pause()
+    threading.Event().wait(0.05)
+    study.resume()
+    paused = study.paused_seconds
+    assert 0.04 < paused < 1.0
+    threading.Event().wait(0.02)
+    assert study.paused_seconds == paused  # not paused now: it stays
 
 
 def test_a_new_run_measures_its_own_pace():
     stats = RunStats()
     stats.started(0, now=0.0)
-    stats.finished(_done(0), now=10.0)  # a slow first run
+    stats.finished(_done(0))  # a slow first run: 10 s
     stats.end_run()
     stats.started(1, now=7200.0)  # Start again two hours later: trials of 1 s now
-    stats.finished(_done(1), now=7201.0)
+    stats.finished(_done(1))
     assert stats.eta(total=5, now=7201.0) == pytest.approx(3.0) and not stats.running
 
 

@@ -172,7 +172,7 @@ class Dashboard:
             if isinstance(event, TrialStarted):
                 self._live = self._started = True
                 self._ended = None
-                self._stats.started(event.number)
+                self._stats.started(event.number, paused=self.study.paused_seconds)
             elif isinstance(event, TrialReported):
                 metrics = ", ".join(f"{k}={v:.4g}" for k, v in event.metrics.items())
                 self._stats.last_report = f"#{event.number} step {event.step}: {metrics}"
@@ -203,7 +203,7 @@ class Dashboard:
 
     def _render_text(self, table: bool = False) -> None:
         with self._flush_lock:  # clicks (main thread) and the pump both redraw the text
-            line = progress_text(self._stats, self.study.n_target, self._status())
+            line = progress_text(self._stats, self.study.n_target, self._status(), paused=self.study.paused_seconds)
             self._view.show_progress(self._stats.done, self.study.n_target, line, self._control_state())
             if table:
                 self._view.show_table(self)

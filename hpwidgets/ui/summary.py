@@ -42,24 +42,18 @@ class RunStats:
     failures: deque[FrozenTrial] = field(default_factory=lambda: deque(maxlen=N_FAILED))
     session_start: float | None = None  # monotonic time the first trial of this run started
     session_done: int = 0
-    idle: float = 0.0  # seconds of this run with no trial running (paused), left out of its pace
-    idle_since: float | None = None
+    paused_at_start: float = 0.0  # the study's ``paused_seconds`` then: pauses since are not pace
     last_report: str = ""
 
-    def started(self, number: int, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+    def started(self, number: int, now: float | None = None, paused: float = 0.0) -> None:
         self.running.add(number)
         if self.session_start is None:
-            self.session_start = now
-        elif self.idle_since is not None:
-            self.idle += now - self.idle_since
-        self.idle_since = None
+            self.session_start = time.monotonic() if now is None else now
+            self.paused_at_start = paused
 
-    def finished(self, trial: FrozenTrial, live: bool = True, now: float | None = None) -> None:
+    def finished(self, trial: FrozenTrial, live: bool = True) -> None:
         """Count a finished trial; ``live=False`` for trials loaded from storage (no ETA effect)."""
         self.running.discard(trial.number)
-        if live and not self.running and self.session_start is not None:
-            self.idle_since = time.monotonic() if now is None else now
         self.done += 1
         self.session_done += live
         self.recent.append(trial)
@@ -79,19 +73,19 @@ class RunStats:
     def end_run(self) -> None:
         """The search ended: the next Start (or +10 trials) measures its own pace, from its own start."""
         self.running.clear()
-        self.session_start, self.session_done, self.idle, self.idle_since = None, 0, 0.0, None
+        self.session_start, self.session_done = None, 0
 
-    def eta(self, total: int, now: float | None = None) -> float | None:
-        """Seconds left at this run's pace, or None before the run's first trial ends. Time with no
-        trial running (a pause) is not pace: an hour's pause must not add hours to the estimate."""
+    def eta(self, total: int, now: float | None = None, paused: float = 0.0) -> float | None:
+        """Seconds left at this run's pace, or None before the run's first trial ends. ``paused``:
+        the study's ``paused_seconds``; time paused is not pace (an hour's pause adds no hours)."""
         if self.session_start is None or self.session_done == 0 or total <= self.done:
             return None
         now = time.monotonic() if now is None else now
-        idle = self.idle + (now - self.idle_since if self.idle_since is not None else 0.0)
-        return (now - self.session_start - idle) / self.session_done * (total - self.done)
+        working = now - self.session_start - (paused - self.paused_at_start)
+        return working / self.session_done * (total - self.done)
 
 
-def progress_text(stats: RunStats, total: int, status: str, now: float | None = None) -> str:
+def progress_text(stats: RunStats, total: int, status: str, now: float | None = None, paused: float = 0.0) -> str:
     """One line: ``running · 37/100 trials · 2 running · ETA 1m 12s · best 0.91 (#12: lr=0.001)``."""
     parts = [status, f"{stats.done}/{max(total, stats.done)} trials"]
     if stats.running:
@@ -100,7 +94,7 @@ def progress_text(stats: RunStats, total: int, status: str, now: float | None = 
         parts.append(f"{stats.pruned} pruned")
     if stats.failed:
         parts.append(f"{stats.failed} failed")
-    eta = stats.eta(total, now) if status == "running" else None
+    eta = stats.eta(total, now, paused) if status == "running" else None
     if eta is not None:
         parts.append(f"ETA {format_duration(eta)}")
     if stats.best is not None:
