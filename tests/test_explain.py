@@ -292,3 +292,15 @@ def test_show_in_a_plain_script_prints_the_summary_line_not_the_plotly_bundle() 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("GP explainer (6 trials") and done.stdout.count("\n") == 1, done.stdout[:300]
+
+
+def test_choice_values_that_print_alike_get_a_category_each() -> None:
+    from hpwidgets.explain.common import choice_label
+    assert [choice_label(v) for v in (None, "None", True, "True", 1, "1", "relu", "<b>")] == [
+        "None", "'None'", "True", "'True'", "1", "'1'", "relu", "&lt;b&gt;"]
+    space = hw.SearchSpace({"act": hw.choice(None, "None", "relu"), "x": hw.uniform(0, 1)})
+    values = [None, "None", "relu"]
+    trials = [hw.FrozenTrial(i, hw.TrialState.COMPLETE, {"act": values[i % 3], "x": i / 20}, value=i % 3 + i / 100)
+              for i in range(20)]
+    bars = [t for t in explain.tpe_figure(*explain.tpe_densities(trials, space))["data"] if t["type"] == "bar"]
+    assert bars[0]["x"] == ["None", "'None'", "relu"]  # was ["None", "None", "relu"]: one category for two values

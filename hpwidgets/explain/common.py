@@ -7,6 +7,7 @@ and a *loss* that is always minimised (the value, negated when the study maximis
 
 from __future__ import annotations
 
+import ast
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -79,6 +80,19 @@ def label(value: Any) -> str:
     return html.escape(str(value), quote=False)
 
 
+def choice_label(value: Any) -> str:
+    """A choice value as a category: its text, quoted where it would read as another value's
+    (the string "None" beside None, "1" beside 1), so no two values share a category."""
+    if isinstance(value, str):
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return label(value)
+        if not isinstance(literal, str):
+            return label(repr(value))
+    return label(value)
+
+
 def axis_values(dim: Dimension, values: Sequence[Any]) -> list[Any]:
     """Values as a chart axis takes them: category labels for choices, numbers otherwise."""
-    return [label(v) for v in values] if isinstance(dim, Choice) else list(values)
+    return [choice_label(v) for v in values] if isinstance(dim, Choice) else list(values)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..trial import TrialState
-from .common import label
+from .common import choice_label, label
 from .gp import GPMap, GPSlice
 from .hyperband import HyperbandView
 from .pruning import PruningView
@@ -29,7 +29,7 @@ def _axis(scale: str, title: str, **extra: Any) -> dict[str, Any]:
 
 
 def _x(values: Sequence[Any], scale: str) -> list[Any]:
-    return [label(v) for v in values] if scale == "category" else list(values)
+    return [choice_label(v) for v in values] if scale == "category" else list(values)
 
 
 def _layout(title: str, height: int = 420, **extra: Any) -> dict[str, Any]:
