@@ -57,6 +57,28 @@ def build_trials(trials: list[tuple[Any, ...]], params: list[tuple[Any, ...]],
             in zip(trials, all_metrics, strict=True)]
 
 
+def check_study_args(name: str, direction: str, target: str | None, algo: str) -> None:
+    """A study row's fields, checked before they are written."""
+    if not (isinstance(name, str) and name and isinstance(algo, str) and isinstance(target, (str, type(None)))):
+        raise TypeError(f"name and algo must be strings and target None or a string, but got name={name!r}, "
+                        f"algo={algo!r}, target={target!r}")
+    if direction not in ("minimize", "maximize"):
+        raise ValueError(f"`direction` must be 'minimize' or 'maximize', but got direction={direction!r}")
+
+
+_ENDED = "interrupted: the process running this trial ended (pid {pid})"
+# A row of this process's pid that it is not running: its final write failed, or the pid is reused.
+_NOT_RUNNING = "interrupted: this process (pid {pid}) is not running this trial, and its result was never saved"
+
+
+def rows_no_process_runs(rows: list[tuple[int, int, int]], ours: set[int]) -> list[tuple[int, str]]:
+    """(row id, why) for the RUNNING rows ``(id, number, pid)`` of this host that no process runs:
+    another pid that has ended, or this pid for a trial no Store of this process has running (``ours``)."""
+    me = os.getpid()
+    return [(row, _NOT_RUNNING.format(pid=pid) if pid == me else _ENDED.format(pid=pid)) for row, number, pid in rows
+            if (number not in ours if pid == me else not pid_alive(pid))]
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists here; unsure answers say alive, so no live trial is failed."""
     if pid <= 0:  # os.kill(0, ...) would address our own process group

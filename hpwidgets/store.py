@@ -38,17 +38,13 @@ from ._store_file import (
     create_schema,
     read_meta,
 )
-from ._store_rows import build_trials, encode_params, pid_alive
+from ._store_rows import build_trials, check_study_args, encode_params, rows_no_process_runs
 from .space import Dimension, SearchSpace
 from .trial import FrozenTrial, TrialState
 
 __all__ = ["StorageError", "Store", "StudyRecord", "StudySummary"]
 
 BUSY_TIMEOUT_S = 30.0  # another notebook may hold the write lock while it commits a batch
-_DIRECTIONS = ("minimize", "maximize")
-_INTERRUPTED = "interrupted: the process running this trial ended (pid {pid})"
-# A row of this process's pid that it is not running: its final write failed, or the pid is reused.
-_NOT_RUNNING = "interrupted: this process (pid {pid}) is not running this trial, and its result was never saved"
 
 _STUDY_COLUMNS = "id, name, direction, target, algo, space_json, created_at"
 _UPSERT_TRIAL = """
@@ -227,7 +223,7 @@ class Store:
     def open_study(self, name: str, *, direction: str, space: SearchSpace | Mapping[str, Dimension],
                    target: str | None = None, algo: str = "tpe") -> StudyRecord:
         """Create the study, or return the stored one (its stored space and algo win; see update_study)."""
-        _check_study_args(name, direction, target, algo)
+        check_study_args(name, direction, target, algo)
         space = SearchSpace.coerce(space)
         with self._transaction(f"open study {name!r}", write=True) as conn:
             row = conn.execute(f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name = ?", (name,)).fetchone()
@@ -379,20 +375,16 @@ class Store:
         """Fail this host's RUNNING rows that no process runs: their process has ended (a killed
         kernel leaves them behind), or it is this one and no Store here started the trial and has it
         still to finish (its final write failed, or the pid is an old one's, reused)."""
-        me = os.getpid()
         with self._transaction("mark interrupted trials", write=True) as conn:
             self._require_study(conn, study_id)
             rows = conn.execute("SELECT id, number, pid FROM trials WHERE study_id = ? AND state = 'RUNNING' "
                                 "AND host = ? AND pid IS NOT NULL", (study_id, socket.gethostname())).fetchall()
             ours = self._running_here(study_id)  # read under the write lock: start_trial marks before COMMIT
-            stale = [(trial_id, _NOT_RUNNING.format(pid=pid)) for trial_id, number, pid in rows
-                     if pid == me and number not in ours]
-            dead = [(trial_id, _INTERRUPTED.format(pid=pid)) for trial_id, _, pid in rows
-                    if pid != me and not pid_alive(pid)]
+            failed = rows_no_process_runs(rows, ours)
             now = time.time()
             conn.executemany("UPDATE trials SET state = 'FAIL', finished_at = ?, error = ? WHERE id = ?",
-                             [(now, error, trial_id) for trial_id, error in stale + dead])
-        return len(stale) + len(dead)
+                             [(now, error, trial_id) for trial_id, error in failed])
+        return len(failed)
 
     def _running_here(self, study_id: int) -> set[int]:
         """The study's trials that a Store of this process on this file started and has not finished."""
@@ -403,14 +395,6 @@ class Store:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-def _check_study_args(name: str, direction: str, target: str | None, algo: str) -> None:
-    if not (isinstance(name, str) and name and isinstance(algo, str) and isinstance(target, (str, type(None)))):
-        raise TypeError(f"name and algo must be strings and target None or a string, but got name={name!r}, "
-                        f"algo={algo!r}, target={target!r}")
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"`direction` must be 'minimize' or 'maximize', but got direction={direction!r}")
-
-
 def _study_record(row: tuple[Any, ...]) -> StudyRecord:
     study_id, name, direction, target, algo, space_json, created_at = row
     return StudyRecord(study_id, name, direction, target, algo, SearchSpace.from_json(space_json), created_at)
