@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import hpwidgets as hw
@@ -131,7 +132,6 @@ def test_a_value_appended_after_a_space_edit_gets_a_label_of_its_own_and_earlier
 
 
 def test_streamed_categories_match_a_redraw_and_numpy_scalars_join_their_value():
-    np = pytest.importorskip("numpy")
     space = SPACE.replace(bs=hw.choice(None, 32))
     tracker = ChartTracker(space)
     added = [tracker.add(t) for t in (trial(0, 1.0, bs="None"), trial(1, 2.0, bs=np.int64(32)))]
