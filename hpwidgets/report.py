@@ -194,6 +194,34 @@ class ReportError(OSError):
     """The report could not be written where asked (the message names the path and the reason)."""
 
 
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(16) == b"SQLite format 3\x00"
+    except OSError:  # missing, a folder, unreadable: not a database we could harm
+        return False
+
+
+def refuse_to_replace_a_database(target: Path) -> None:
+    """``-o hptune.db`` is a slip of the keyboard that would replace every study in the file
+    (or its journal) with one HTML page: refuse any SQLite file, and any database's side file."""
+    if _is_sqlite(target):
+        raise ReportError(f"{target} is a SQLite database (a study store?); not replacing it with a report")
+    for suffix in ("-wal", "-shm", "-journal"):
+        database = target.with_name(target.name.removesuffix(suffix))
+        if target.name.endswith(suffix) and _is_sqlite(database):
+            raise ReportError(f"{target} belongs to the SQLite database {database}; not replacing it with a report")
+
+
+def _reason(error: OSError, target: Path) -> str:
+    """mkdir says "File exists" when a file sits where a folder of the path should be: name it."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        blocker = next((parent for parent in reversed(target.parents) if parent.is_file()), None)
+        if blocker is not None:
+            return f"{blocker} is a file, not a folder"
+    return error.strerror or str(error)
+
+
 def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, title: str | None = None) -> Path:
     """Write the study's self-contained HTML report to ``path`` (a folder: ``NAME.html`` in it)
     and return the absolute path; ``ReportError`` names the path when it cannot be written.
@@ -206,8 +234,11 @@ def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, 
     1
     """
     target = Path(path).expanduser().resolve()
-    if target.is_dir():  # as `cp` does with a folder: the study's name, safe as a file name, inside it
+    # As `cp` does with a folder: the study's name, safe as a file name, inside it. A trailing
+    # separator names a folder even before it exists (resolve() drops it).
+    if target.is_dir() or os.fspath(path).endswith(("/", os.sep)):
         target = target / report_file_name(study.name)
+    refuse_to_replace_a_database(target)
     text = render_report(study, title)
     tmp = target.with_name(target.name + ".tmp")
     try:
@@ -217,5 +248,5 @@ def write_report(study: Study, path: str | os.PathLike[str] = "report.html", *, 
     except OSError as error:
         with contextlib.suppress(OSError):  # no half file left behind, if there is one
             tmp.unlink()
-        raise ReportError(f"cannot write the report to {target}: {error.strerror or error}") from None
+        raise ReportError(f"cannot write the report to {target}: {_reason(error, target)}") from None
     return target

@@ -142,12 +142,22 @@ def test_a_report_asked_into_a_folder_is_named_after_the_study(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs_2026.html"]
 
 
+def test_a_folder_named_with_a_trailing_slash_is_made_and_holds_the_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    study = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=2, storage=None,
+                    progress=False, name="demo")
+    monkeypatch.chdir(tmp_path)
+    path = write_report(study, "reports/")  # not yet a folder: still not a file called `reports`
+    assert path == tmp_path / "reports" / "demo.html" and path.is_file()
+
+
 def test_a_report_that_cannot_be_written_names_the_path_and_leaves_nothing(tmp_path: Path) -> None:
     study = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=2, storage=None,
                     progress=False)
     blocker = tmp_path / "notes.txt"  # a file where the report's folder would be (fails as root too)
     blocker.write_text("mine")
-    with pytest.raises(ReportError, match=f"cannot write the report to {blocker / 'r.html'}: "):
+    with pytest.raises(ReportError, match=f"^cannot write the report to {blocker / 'r.html'}: {blocker} is a file, "
+                                          f"not a folder$"):
         write_report(study, blocker / "r.html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"] and blocker.read_text() == "mine"
 
@@ -196,3 +206,15 @@ def test_report_renders_in_chromium_and_runs_no_injected_script(report: Path) ->
     assert EVIL in seen["table"] and EVIL_CHOICE in seen["table"]
     assert EVIL in seen["slices"]  # plotly shows the name as text, too
     assert seen["problems"] == [] and [url for url in seen["requests"] if not url.startswith("file:")] == []
+
+
+@pytest.mark.parametrize("output", ["hptune.db", "hptune.db-wal"])
+def test_a_report_never_replaces_a_store_or_its_journal(tmp_path: Path, output: str) -> None:
+    study = hw.tune(lambda p: p["x"], {"x": hw.uniform(0, 1)}, algo="random", trials=2,
+                    storage=tmp_path / "hptune.db", progress=False, name="keep")
+    (tmp_path / "hptune.db-wal").touch()  # as WAL mode leaves one beside the file while it is open
+    before = (tmp_path / "hptune.db").read_bytes()
+    with pytest.raises(ReportError, match="SQLite database"):
+        write_report(study, tmp_path / output)
+    assert (tmp_path / "hptune.db").read_bytes() == before
+    assert len(hw.load_study("keep", storage=tmp_path / "hptune.db").trials) == 2
