@@ -21,6 +21,7 @@ from . import _execute
 from ._checks import check_max_failures, check_run, checked_seed, count
 from ._study_loop import TrialLoop
 from .algorithms import Algorithm, make_algorithm, stored_algorithm
+from .algorithms.base import resumed_seed
 from .algorithms.pruners import Pruner, make_pruner, warn_if_unheard
 from .checkpoints import CheckpointFolders
 from .devices import GpuSpec, PerGpu
@@ -135,7 +136,11 @@ class Study(TrialLoop, StudyResults):
             if (record.space.to_json(), record.algo) != (space.to_json(), self.algorithm.spec()):
                 self.store.update_study(record.id, space=space, algo=self.algorithm.spec())
             self.store.mark_interrupted(record.id)
-        for trial in self.store.load_trials(self._record.id) if self.store else []:
+        stored = self.store.load_trials(self._record.id) if self.store else []
+        if stored:  # a resume: a fresh stream, or the seed would redraw the stored trials' configs
+            self.algorithm.setup(space, seed=resumed_seed(self.seed, len(stored)), maximize=self.maximize,
+                                 target=self.target)
+        for trial in stored:
             if trial.state.finished:
                 self._finished[trial.number] = trial
                 self._tell(trial)
@@ -208,7 +213,8 @@ class Study(TrialLoop, StudyResults):
         make_pruner(self.pruner, algorithm.name)  # refuses hyperband beside a pruner
         self._refuse_while_running("changing the algorithm")
         with self._lock:
-            algorithm.setup(self.space, seed=self.seed, maximize=self.maximize, target=self.target)
+            algorithm.setup(self.space, seed=resumed_seed(self.seed, len(self.trials)), maximize=self.maximize,
+                            target=self.target)
             for trial in self.trials:
                 algorithm.tell(trial)
             self.algorithm = algorithm
@@ -229,7 +235,8 @@ class Study(TrialLoop, StudyResults):
 
     def clean_checkpoints(self, keep_best: bool = True) -> tuple[int, int]:
         """Remove this study's checkpoint folders, except the best trial's when ``keep_best``;
-        returns (folders removed, bytes freed). A later run retrains a config whose folder is gone."""
+        returns (folders removed, bytes freed). A later run retrains a config whose folder is gone.
+        When some folder stays, ``checkpoints.CleanError`` (an OSError) names it, after the rest went."""
         self._refuse_while_running("cleaning its checkpoints")  # a running trial may be writing one
         if self.store is not None:  # trials another process (or Study object) runs from the same file
             self.store.mark_interrupted(self._record.id)  # dead processes' rows are not running

@@ -84,3 +84,32 @@ def test_load_study_from_a_missing_file_says_so_and_creates_nothing(tmp_path):
         hw.load_study("anything", missing)
     assert not missing.exists()
 
+
+
+@pytest.mark.parametrize("algo", ["random", "tpe", "gp", "hyperband", "tpe-hyperopt"])
+def test_a_seeded_study_resumed_asks_new_configs_and_the_same_ones_each_time(tmp_path, algo):
+    space = {"x": hw.uniform(-5, 5), "y": hw.uniform(-5, 5)}
+    if algo == "hyperband":
+        space["epochs"] = hw.budget(1, 9)
+
+    def resume(db: Path) -> list[dict]:
+        study = hw.Study("s", space, algo=algo, seed=0, storage=db)
+        study.optimize(lambda p: p["x"] ** 2 + p["y"] ** 2, trials=10, progress=False)
+        return [t.params for t in sorted(study.trials, key=lambda t: t.number)]
+
+    for db in (tmp_path / "a.db", tmp_path / "b.db"):
+        hw.tune(lambda p: p["x"] ** 2 + p["y"] ** 2, space, algo=algo, seed=0, trials=5, name="s",
+                storage=db, progress=False)
+    first, again = resume(tmp_path / "a.db"), resume(tmp_path / "b.db")
+    configs = [tuple(p.items()) for p in first]  # with the budget: Hyperband promotes a config to a larger one
+    assert len(set(configs)) == 10, f"the resumed trials rerun stored configs: {configs}"
+    assert first == again  # a seeded resume stays reproducible
+
+
+def test_an_algorithm_swapped_in_does_not_replay_the_draws_of_the_trials_so_far(tmp_path):
+    study = hw.Study("swap", {"x": hw.uniform(0, 1)}, algo="random", seed=3, storage=None)
+    study.optimize(lambda p: p["x"], trials=4, progress=False)
+    study.set_algorithm("tpe")
+    study.set_algorithm("random")  # back to the first algorithm: its seed alone would redraw trials 0-3
+    study.optimize(lambda p: p["x"], trials=8, progress=False)
+    assert len({t.params["x"] for t in study.trials}) == 8

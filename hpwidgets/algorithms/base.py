@@ -122,3 +122,14 @@ class Algorithm(ABC):
 
     def next_seed(self) -> int:
         return self._rng.randrange(2**31 - 1)
+
+
+def resumed_seed(seed: int | None, n_trials: int) -> int | None:
+    """The seed to set an algorithm up with when ``n_trials`` trials exist already (a resumed
+    study, an algorithm swapped in mid-study). The seed alone would replay the draws those
+    trials came from, so the same configs would run again; a stream derived from both keeps
+    a resume reproducible without repeating them. A fresh study keeps its seed as given."""
+    if seed is None or n_trials == 0:
+        return seed
+    # A str seeds through SHA-512: the same stream in every process, whatever PYTHONHASHSEED.
+    return _random.Random(f"hpwidgets-resume:{seed}:{n_trials}").randrange(2**31 - 1)
