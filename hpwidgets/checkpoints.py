@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -70,21 +71,54 @@ class CheckpointFolders:
 
     def clean(self, keep: Sequence[Mapping[str, Any]] = (), budget_name: str | None = None) -> tuple[int, int]:
         """Remove every config folder but those of ``keep``'s configs; (folders removed, bytes freed).
-        Safe for a later run: a config whose folder is gone simply trains from scratch again."""
+        Safe for a later run: a config whose folder is gone simply trains from scratch again.
+        Raises ``CleanError`` after removing what it could when some folders stay (not the user's
+        to delete, say), with only the folders really gone and the bytes really freed counted."""
         kept = {config_key(params, budget_name) for params in keep}
         removed = freed = 0
+        failures: list[tuple[Path, OSError]] = []
         for folder in sorted(self.root.glob("config-*")) if self.root.is_dir() else []:
             if folder.name in kept or not folder.is_dir():
                 continue
-            freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
+            before = _bytes_in(folder)
+            try:
+                shutil.rmtree(folder)
+            except OSError as error:
+                if os.path.lexists(folder):  # else something else removed it meanwhile: gone all the same
+                    failures.append((folder, error))
+            freed += before - _bytes_in(folder)  # a folder that stays may still have lost some files
+            removed += not os.path.lexists(folder)
+        if failures:
+            raise CleanError(self.root, removed, freed, failures)
         return removed, freed
 
     def wrap(self, call: BoundObjective, budget_name: str | None) -> BoundObjective:
         """``call`` with each trial's checkpoint folder set; an ``objective(params)`` never sees
         its trial, so it stays as it is."""
         return WithCheckpoints(call, self, budget_name) if may_report(call) else call
+
+
+class CleanError(OSError):
+    """Some checkpoint folders could not be removed; ``removed`` and ``freed`` count what was,
+    ``failures`` holds each folder that stays with its error."""
+
+    def __init__(self, root: Path, removed: int, freed: int, failures: Sequence[tuple[Path, OSError]]) -> None:
+        self.removed, self.freed, self.failures = removed, freed, list(failures)
+        folder, error = failures[0]
+        where = f"{os.path.basename(error.filename)}: " if error.filename else ""  # rmtree names the file alone
+        super().__init__(f"could not remove {len(failures)} checkpoint folder(s) in {root}, the first "
+                         f"{folder.name} ({where}{error.strerror or error}); "
+                         f"removed {removed}, {freed / 1e6:.1f} MB")
+
+
+def _bytes_in(folder: Path) -> int:
+    """The size of the files under ``folder`` (links not followed); 0 once it is gone."""
+    total = 0
+    for parent, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to look at
+                total += os.lstat(os.path.join(parent, name)).st_size
+    return total
 
 
 class WithCheckpoints:

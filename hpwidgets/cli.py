@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ALGORITHMS, PRUNERS, __version__
+from .checkpoints import CleanError
 from .dask_runner import ClusterError
 from .options import (
     EXECUTOR_HELP,
@@ -37,6 +38,7 @@ from .options import (
     placement,
     placement_problem,
     positive,
+    storage_path,
 )
 from .report import ReportError, report_file_name
 from .results import failure_summary, outside_space_note
@@ -91,7 +93,12 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_clean(args: argparse.Namespace) -> None:
     study = _stored_study(args)
-    removed, freed = study.clean_checkpoints(keep_best=not args.all)
+    try:
+        removed, freed = study.clean_checkpoints(keep_best=not args.all)
+    except RuntimeError as error:  # trials running elsewhere: one may be writing its checkpoint
+        raise CommandError(str(error)) from None
+    except CleanError as error:  # it says what could not go and what did
+        raise CommandError(str(error)) from None
     kept = "" if args.all else " (kept the best trial's)"
     print(f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {study.checkpoints.root}{kept}")
 
@@ -179,7 +186,7 @@ def _direction(args: argparse.Namespace) -> dict[str, Any]:
 def _tune(args: argparse.Namespace, namespace: dict[str, Any], objective: Any, direction: dict[str, Any]) -> Any:
     """The study ``hptune run`` asked for, run to its end."""
     from . import tune
-    name, storage = args.name or default_name(), None if args.storage == "none" else args.storage
+    name, storage = args.name or default_name(), storage_path(args.storage)
     try:
         return tune(objective, _space(namespace, args.space), algo=args.algo, trials=args.trials, seed=args.seed,
                     name=name, storage=storage,
@@ -280,24 +287,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command(f"hptune {args.command}", args.func, args)
+
+
+def run_command(prog: str, command: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """``command(args)``'s exit status; a user error prints one line after ``prog`` and gives 2, Ctrl-C 130.
+    (``python -m hpwidgets.quickstart`` runs the demo through here too, so it fails as ``hptune demo`` does.)"""
     shown = warnings.formatwarning
-    warnings.formatwarning = _one_line_warning(args.command)  # not Python's file:line plus source
+    warnings.formatwarning = _one_line_warning(prog)  # not Python's file:line plus source
     try:
-        status = args.func(args)
+        status = command(args)
     except (CommandError, StorageError, ReportError, ClusterError, ImportError) as error:  # ImportError: a hint
-        print(f"hptune {args.command}: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as error:
-        print(f"hptune {args.command}: interrupted" + (f"; {error}" if str(error) else ""), file=sys.stderr)
+        print(f"{prog}: interrupted" + (f"; {error}" if str(error) else ""), file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = shown
     return status or 0
 
 
-def _one_line_warning(command: str) -> Callable[..., str]:
+def _one_line_warning(prog: str) -> Callable[..., str]:
     def one_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
-        return f"hptune {command}: {category.__name__}: {message}\n"
+        return f"{prog}: {category.__name__}: {message}\n"
     return one_line
 
 

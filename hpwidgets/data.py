@@ -11,7 +11,9 @@ identity and the device), and batches are index gathers on the device.
 [2, 2, 1]
 
 Trials in threads share one copy per device; each worker process (``executor="processes"``,
-Dask) keeps its own. ``clear_cache()`` frees the copies. ``TrainStep`` (``train_step.py``) is the
+Dask) keeps its own. A copy goes when its source is freed, or with ``clear_cache()``. Python lists
+and tuples are converted on each call instead: nothing says when one is freed, so a cached copy
+would outlive the trial that built the list. ``TrainStep`` (``train_step.py``) is the
 other half of a fast small-model trial on a GPU: the step itself, replayed as a CUDA graph.
 """
 
@@ -30,7 +32,6 @@ from .train_step import TrainStep  # noqa: F401  (hw.data.TrainStep: the step, r
 MNIST_NORMALIZATION = ((0.1307,), (0.3081,))  # the seed's Normalize((0.1307,), (0.3081,))
 
 _cache: dict[tuple[Any, ...], Any] = {}  # (id of the source, device, dtype) -> the copy on the device
-_pinned: dict[tuple[Any, ...], Any] = {}  # sources without weak references (lists), kept so ids stay unique
 _locks: dict[tuple[Any, ...], threading.Lock] = {}
 _guard = threading.RLock()  # re-entrant: a source freed while it is held runs _forget on this thread
 
@@ -44,7 +45,10 @@ def _torch() -> Any:
 
 
 def _cached(key: tuple[Any, ...], source: Any, build: Any) -> Any:
-    """``build()`` once per key, even when several trials ask at the same moment."""
+    """``build()`` once per key, even when several trials ask at the same moment; a source
+    without weak references (a list, a tuple) is built each time, as nothing would free its copy."""
+    if not _weakly_referable(source):
+        return build()
     with _guard:
         if key in _cache:
             return _cache[key]
@@ -71,19 +75,23 @@ def _is_a_view_of(source: Any, value: Any) -> bool:
             and value.device.type == "cpu" and numpy.shares_memory(source, value.numpy()))
 
 
+def _weakly_referable(source: Any) -> bool:
+    try:
+        weakref.ref(source)
+    except TypeError:
+        return False
+    return True
+
+
 def _forget_with(source: Any, key: tuple[Any, ...]) -> None:
     """Drop the copy when its source is freed: a trial's own split (``train_test_split`` in the
     objective) must not keep every trial's copy on the GPU, and a freed source's id may come back."""
-    try:
-        weakref.finalize(source, _forget, key)
-    except TypeError:  # a list or tuple: keep it alive instead, so no other object takes its id
-        _pinned[key] = source
+    weakref.finalize(source, _forget, key)
 
 
 def _forget(key: tuple[Any, ...]) -> None:
     with _guard:
         _cache.pop(key, None)
-        _pinned.pop(key, None)
         _locks.pop(key, None)
 
 
@@ -106,11 +114,12 @@ def _default_dtype(array: Any) -> Any:
 
 
 def to_device(array: Any, device: Any = "cpu", *, dtype: Any = None) -> Any:
-    """``array`` (numpy, tensor or list) as a tensor on ``device``; copied once and shared.
+    """``array`` (numpy, tensor or list) as a tensor on ``device``; an array or tensor is copied once and shared.
 
     A tensor already on ``device`` with the right dtype is returned as it is, and so is a CPU tensor
     over a numpy array's own memory (nothing to copy). A copy belongs to this array object while it
-    lives: after changing the array in place, ``clear_cache()``.
+    lives: after changing the array in place, ``clear_cache()``. A list or tuple is converted on
+    each call (nothing would free a cached copy of it): convert a large one to an array once.
     """
     torch = _torch()
     device = torch.device(device)
@@ -184,8 +193,9 @@ class DeviceLoader:
     """Mini-batches of ``(X, y)`` cut on the device: every sample once per epoch.
 
     ``X``/``y`` may be numpy arrays or tensors; they are copied to ``device`` once (shared with
-    other loaders and trials on that device). ``shuffle`` draws a new order each epoch from a
-    generator seeded by ``seed`` (None: a random seed), so a seeded loader repeats exactly.
+    other loaders and trials on that device); lists are converted for this loader alone. ``shuffle``
+    draws a new order each epoch from a generator seeded by ``seed`` (None: a random seed), so a
+    seeded loader repeats exactly.
     """
 
     def __init__(self, X: Any, y: Any = None, *, batch_size: int = 64, shuffle: bool = True,

@@ -31,11 +31,10 @@ from .magic_commands import (
     LINE,
     clean,
     control,
-    storage_path,
+    parse_magic_line,
     stored_study,
     study_table,
     unquote,
-    without_comment,
     write_report,
 )
 from .options import (
@@ -48,6 +47,7 @@ from .options import (
     placement_problem,
     positive,
     runner_of,
+    storage_path,
 )
 from .parse import LAST, CellError, ParsedCell, parse
 from .results import best_or_none, failure_summary, outside_space_note
@@ -222,9 +222,10 @@ def _make_study(args: argparse.Namespace, parsed: ParsedCell, direction: dict[st
 @magics_class
 class HPTuneMagics(Magics):
     @magic_arguments()
-    @argument("--algo", choices=ALGORITHMS,
+    @argument("--algo", choices=ALGORITHMS, type=unquote,
               help="search algorithm (default: tpe, or what a resumed study last ran)")
-    @argument("--prune", default="none", choices=PRUNERS, help="stop trials early from hp.report: asha | median")
+    @argument("--prune", default="none", choices=PRUNERS, type=unquote,
+              help="stop trials early from hp.report: asha | median")
     @argument("--trials", type=positive(int), default=20, help="trials in total, resumed ones included (default 20)")
     @argument("--maximize", nargs="?", const=True, type=unquote, metavar="NAME",
               help="maximise NAME (alone: the last expression)")
@@ -240,9 +241,9 @@ class HPTuneMagics(Magics):
     @argument("--wait", action="store_true", help="block until the search ends")
     @argument("--edit", action="store_true", help="show the sliders and wait for Start")
     @argument("-o", dest="output", type=unquote, metavar="VAR", help="store the Study in variable VAR")
-    @argument("--gpus", default="auto", help=GPUS_HELP)
-    @argument("--per-gpu", default="1", help=PER_GPU_HELP)
-    @argument("--executor", default="thread", help=EXECUTOR_HELP)
+    @argument("--gpus", default="auto", type=unquote, help=GPUS_HELP)
+    @argument("--per-gpu", default="1", type=unquote, help=PER_GPU_HELP)
+    @argument("--executor", default="thread", type=unquote, help=EXECUTOR_HELP)
     @line_cell_magic
     def hptune(self, line: str, cell: str | None = None) -> None:
         """Tune the hyperparameters the cell declares; each trial runs the cell body once.
@@ -265,7 +266,7 @@ class HPTuneMagics(Magics):
             self._tune(line, cell)
 
     def _tune(self, line: str, cell: str) -> None:
-        args = parse_argstring(self.hptune, without_comment(line))
+        args = parse_magic_line(lambda text: parse_argstring(self.hptune, text), "%%hptune", line)
         _check_options(args, self.shell)
         parsed = self._parse(line, cell)
         direction, key = _direction(args, parsed, line)
@@ -319,7 +320,7 @@ class HPTuneMagics(Magics):
 
     # --- line commands --------------------------------------------------------------------------
     def _command(self, line: str) -> None:
-        args = LINE.parse_argstring(without_comment(line))
+        args = parse_magic_line(LINE.parse_argstring, "%hptune", line)
         if args.command == "list":
             print(study_table(storage_path(args.storage), {n: launch.study for n, launch in _STUDIES.items()}))
             return

@@ -6,12 +6,14 @@ Errors are ``UsageError``s that name the study and the file, so the notebook sho
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from argparse import Namespace
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from .checkpoints import CleanError
 from .results import best_or_none
 from .study import Study
 
@@ -37,8 +39,14 @@ def without_comment(line: str) -> str:
     return line
 
 
-def storage_path(text: str) -> str | None:
-    return None if text.strip().lower() in ("none", ":memory:") else text
+def parse_magic_line(parse: Callable[[str], Namespace], magic: str, line: str) -> Namespace:
+    """``parse`` the line without its comment; an unclosed quote (IPython's splitter raises a
+    ValueError for it) becomes a UsageError that shows the line."""
+    try:
+        return parse(without_comment(line))
+    except ValueError as error:
+        problem = str(error)
+        raise UsageError(f"{magic} {line.strip()}: {problem[:1].lower()}{problem[1:]}") from None
 
 
 LINE = MagicArgumentParser(prog="%hptune", description="Manage studies: " + ", ".join(COMMANDS) + ".")
@@ -82,6 +90,8 @@ def clean(study: Study, keep_best: bool) -> None:
         removed, freed = study.clean_checkpoints(keep_best=keep_best)
     except RuntimeError as error:  # still running: a trial may be writing its checkpoint
         raise UsageError(f"{error} (`%hptune stop {study.name}`)") from None
+    except CleanError as error:  # some folder stayed: it names the first and what was removed
+        raise UsageError(str(error)) from None
     kept = " (kept the best trial's)" if keep_best else ""
     print(f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {study.checkpoints.root}{kept}")
 

@@ -22,6 +22,11 @@ _GPUS = re.compile(r"^(auto|none|\d+(,\d+)*)$")
 _DASK_SCHEMES = ("dask://", "tcp://", "tls://")
 
 
+def storage_path(text: str) -> str | None:
+    """``--storage``: None (a study in memory) for none or :memory:, in any case, else the file."""
+    return None if text.strip().lower() in ("none", ":memory:") else text
+
+
 def positive(kind: type) -> Callable[[str], Any]:
     """An argparse ``type`` that takes a positive int or float and refuses 0, NaN and infinity."""
     def convert(text: str) -> Any:

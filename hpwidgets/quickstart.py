@@ -9,12 +9,13 @@ at the end the self-contained HTML report is written and its path printed on the
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import hpwidgets as hw
-from hpwidgets.options import positive
+from hpwidgets.options import positive, storage_path
 
 SPACE = {
     "lr": hw.loguniform(1e-4, 1e-1),
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="trials in total, resumed ones included (default 20)")
     parser.add_argument("--algo", default="tpe", choices=hw.ALGORITHMS, help="search algorithm (default tpe)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--storage", default="hptune.db", help="SQLite file (default hptune.db)")
+    parser.add_argument("--storage", default="hptune.db", help="SQLite file (default hptune.db), or none for memory")
     parser.add_argument("--name", default="quickstart-digits-mlp", help="study name; the same name resumes")
     parser.add_argument("-o", "--report", default="quickstart-report.html", help="where the HTML report goes")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -61,20 +62,25 @@ def run(args: argparse.Namespace) -> tuple[hw.Study, Path]:
     """Tune, print the best result, write the report; returns the study and the report's path."""
     from .report import write_report
 
+    storage = storage_path(args.storage)
     study = hw.tune(make_objective(args.seed), SPACE, algo=args.algo, trials=args.trials, maximize="accuracy",
-                    seed=args.seed, name=args.name, storage=args.storage, progress=args.progress)
+                    seed=args.seed, name=args.name, storage=storage, progress=args.progress)
     print(f"best accuracy {study.best_value:.4f} with {study.best_params}")
-    print(f"{len(study.trials)} trials stored in {args.storage} as study {args.name!r}")
+    kept = "kept in memory only (--storage none)" if storage is None else f"stored in {storage}"
+    print(f"{len(study.trials)} trials {kept} as study {args.name!r}")
     path = write_report(study, args.report)
     print(f"report: {path}")
     return study, path
 
 
-def main(argv: list[str] | None = None) -> hw.Study:
-    parser = add_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    study, _ = run(parser.parse_args(argv))
-    return study
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hpwidgets.quickstart``: the exit status; an error is one line, as ``hptune demo``'s."""
+    from .cli import cmd_demo, run_command
+
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m hpwidgets.quickstart",
+                                                   description=__doc__.splitlines()[0]))
+    return run_command(parser.prog, cmd_demo, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

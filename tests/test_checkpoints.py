@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 import hpwidgets as hw
 from hpwidgets.algorithms.hyperband import Hyperband
 from hpwidgets.cell import hp
-from hpwidgets.checkpoints import config_key
+from hpwidgets.checkpoints import CheckpointFolders, config_key
 
 SPACE = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
 
@@ -170,6 +172,35 @@ def test_clean_is_refused_while_another_study_object_runs_trials_from_the_same_f
         release.set()
         busy.wait()
     assert other.clean_checkpoints() == (0, 0)  # finished now: nothing was written, nothing to remove
+
+
+def refuse_to_unlink(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Files called ``name`` cannot be deleted, as another user's files cannot (root ignores permission bits)."""
+    unlink = os.unlink
+    def refusing(path: Any, *args: Any, **kwargs: Any) -> None:
+        if os.path.basename(path) == name:
+            raise PermissionError(errno.EACCES, "Permission denied", os.path.basename(path))
+        unlink(path, *args, **kwargs)
+    monkeypatch.setattr(os, "unlink", refusing)
+
+
+def test_clean_counts_only_what_it_removed_and_names_the_folders_that_stay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folders = CheckpointFolders(tmp_path / "checkpoints")
+    for x, files in ((0.1, ["a.bin"]), (0.2, ["b.bin", "locked.bin"]), (0.3, ["c.bin"]), (0.4, ["locked.bin"])):
+        folder = folders.folder({"x": x}, None)
+        folder.mkdir(parents=True)
+        for name in files:
+            (folder / name).write_bytes(b"w" * 1000)
+    refuse_to_unlink(monkeypatch, "locked.bin")
+    with pytest.raises(OSError, match=r"^could not remove 2 checkpoint folder\(s\) in .*checkpoints, the first "
+                                      r"config-\w+ \(locked.bin: Permission denied\); removed 2, 0.0 MB$") as caught:
+        folders.clean()
+    stays = sorted(folder.name for folder in folders.root.iterdir())
+    assert stays == sorted(config_key({"x": x}, None) for x in (0.2, 0.4))
+    assert [folder.name for folder, _ in caught.value.failures] == sorted(stays)
+    left = sum(f.stat().st_size for f in folders.root.rglob("*") if f.is_file())
+    assert caught.value.removed == 2 and caught.value.freed == 5000 - left and left in (2000, 3000)
 
 
 @pytest.mark.parametrize("name", [".", "..", "..."])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -112,6 +115,51 @@ def test_clean_removes_checkpoint_folders_but_the_best_trials(tmp_path: Path,
     assert cli.main(["clean", "c", "--storage", str(db), "--all"]) == 0 and list(root.iterdir()) == []
     assert cli.main(["clean", "nope", "--storage", str(db)]) == 2
     assert capsys.readouterr().err.startswith("hptune clean: no study named 'nope'")
+
+
+def test_clean_while_another_process_runs_the_study_is_one_line(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    db, release = tmp_path / "busy.db", threading.Event()
+    busy = hw.Study("busy", space={"x": hw.uniform(0, 1)}, algo="random", seed=0, storage=db)
+    busy.optimize(lambda p: release.wait(5) and 0.0, trials=1, background=True, progress=False)
+    try:
+        deadline = time.monotonic() + 5
+        while not busy.running_trials:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        status = cli.main(["clean", "busy", "--storage", str(db)])
+    finally:
+        release.set()
+        busy.wait()
+    err = capsys.readouterr().err
+    assert status == 2 and err == ("hptune clean: study 'busy' has trials [0] running elsewhere; "
+                                   "clean its checkpoints once they finish\n")
+
+
+def test_clean_says_which_folders_could_not_be_removed_and_counts_only_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def objective(params: dict, trial: hw.Trial) -> float:
+        name = "locked.bin" if params["x"] > 0.5 else "model.bin"  # locked: another user's file, say
+        (trial.checkpoint_dir / name).write_bytes(b"w" * 100_000)
+        return params["x"]
+    db = tmp_path / "c.db"
+    study = hw.tune(objective, {"x": hw.uniform(0, 1)}, algo="random", trials=6, seed=0, name="c", storage=db,
+                    progress=False)
+    unlink = os.unlink
+    def refusing(path: str, *args: object, **kwargs: object) -> None:  # as for another user's file, even as root
+        if os.path.basename(path) == "locked.bin":
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        unlink(path, *args, **kwargs)
+    monkeypatch.setattr(os, "unlink", refusing)
+    locked = sum(trial.params["x"] > 0.5 for trial in study.trials)
+    assert 0 < locked < 6
+    assert cli.main(["clean", "c", "--storage", str(db), "--all"]) == 2
+    out, err = capsys.readouterr()
+    gone = 6 - locked
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"hptune clean: could not remove {locked} checkpoint folder(s) in {study.checkpoints.root}")
+    assert err.endswith(f"; removed {gone}, {gone * 0.1:.1f} MB\n")
+    assert len(list(study.checkpoints.root.iterdir())) == locked
 
 
 def test_run_tunes_a_function_from_a_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

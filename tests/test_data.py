@@ -108,18 +108,29 @@ def test_one_copy_per_dataset_and_device_even_under_concurrent_trials(tmp_path):
     assert data.from_torchvision(other, "cpu")[0] is not results[0][0]
 
 
-def test_a_copy_lives_as_long_as_its_source_and_lists_keep_theirs():
+def test_a_copy_lives_as_long_as_its_source():
     per_trial = [np.random.default_rng(i).random((50, 3)) for i in range(20)]  # each trial's own split
     for X in per_trial:
         assert data.to_device(X, "cpu") is data.to_device(X, "cpu")  # float64 -> float32: a copy, shared
     assert len(data._cache) == 20
     del per_trial, X  # the trials ended: their copies go with their arrays
     assert len(data._cache) == 0 and not data._locks
-    labels = [1, 2, 3]  # no weak references: kept, so no later object takes its id
-    data.to_device(labels, "cpu")
-    assert len(data._cache) == 1 and len(data._pinned) == 1
+    kept = np.ones(3)
+    data.to_device(kept, "cpu")
     data.clear_cache()
-    assert not data._cache and not data._pinned
+    assert not data._cache and not data._locks
+
+
+def test_per_trial_lists_are_converted_each_time_and_leave_no_copy_behind():
+    for trial in range(5):  # each trial builds its labels as a list: nothing says when one is freed
+        labels = [trial, 1, 2]
+        loader = hw.data.DeviceLoader(np.zeros((3, 2)), labels, shuffle=False)
+        assert epoch_order(loader) == labels
+    del loader
+    assert not data._cache and not data._locks
+    labels[0] = 7  # a list changed in place shows: it was converted again, not read from a cache
+    assert data.to_device(labels, "cpu").tolist() == [7, 1, 2]
+    assert data.to_device((0.5, 1.5), "cpu").dtype == torch.float32 and not data._cache
 
 
 def test_a_cpu_tensor_over_the_arrays_own_memory_is_not_cached():

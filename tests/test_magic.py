@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -325,3 +326,17 @@ def test_both_spellings_of_the_thread_executor_share_the_users_objects(ip: Inter
 def test_quoted_option_values_lose_their_quotes(ip: InteractiveShell) -> None:
     ip.run_cell_magic("hptune", f'{QUICK} --storage none --maximize "acc" -o "quoted"', CELL)
     assert ip.user_ns["quoted"].target == "acc" and ip.user_ns["quoted"].maximize
+    line = """--algo "random" --seed 0 --trials 2 --storage 'none' --executor "thread" --gpus 'none' """
+    ip.run_cell_magic("hptune", f"""{line} --per-gpu "1" --prune 'asha' -o again""", CELL)
+    assert ip.user_ns["again"].algorithm.name == "random" and len(ip.user_ns["again"].trials) == 2
+
+
+@pytest.mark.parametrize("line", ['--name "my run', "show 'my run", "report mnist --path 'out.html"])
+def test_an_unclosed_quote_is_a_usage_error_that_shows_the_line(ip: InteractiveShell, line: str) -> None:
+    is_command = line.split()[0] in ("show", "report")
+    magic, full = ("%hptune", line) if is_command else ("%%hptune", f"{QUICK} {line}")
+    with pytest.raises(UsageError, match=f"^{re.escape(magic)} {re.escape(full)}: no closing quotation$"):
+        if is_command:
+            ip.run_line_magic("hptune", full)
+        else:
+            ip.run_cell_magic("hptune", full, CELL)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
@@ -166,6 +169,20 @@ def test_clean_removes_checkpoint_folders_but_the_best_trials(ip: InteractiveShe
     assert [folder.name for folder in root.iterdir()] == [config_key(study.best_params, None)]
     ip.run_line_magic("hptune", "clean ck --all")
     assert list(root.iterdir()) == []
+
+
+def test_clean_that_cannot_remove_a_folder_is_one_usage_error(ip: InteractiveShell,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cell = "x = hp.uniform(0, 1)\n(hp.checkpoint_dir / 'locked.bin').write_bytes(b'w')\n(x - 0.3) ** 2\n"
+    tune(ip, f"{QUICK} --name ck", cell)
+    unlink = os.unlink
+    def refusing(path: Any, *args: Any, **kwargs: Any) -> None:  # as another user's files refuse (not root's)
+        if os.path.basename(path) == "locked.bin":
+            raise PermissionError(errno.EACCES, "Permission denied", os.path.basename(path))
+        unlink(path, *args, **kwargs)
+    monkeypatch.setattr(os, "unlink", refusing)
+    with pytest.raises(UsageError, match=r"^could not remove 4 checkpoint folder\(s\) in .*removed 0, 0.0 MB$"):
+        ip.run_line_magic("hptune", "clean ck --all")
 
 
 def test_clean_refuses_a_running_study(ip: InteractiveShell) -> None:
