@@ -42,7 +42,10 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Float:
-    """A real dimension; ``log`` samples uniformly in log space, ``q`` rounds to a grid."""
+    """A real dimension; ``log`` samples uniformly in log space, ``q`` rounds to a grid.
+
+    It yields Python floats, also for int bounds (``uniform(0, 10)``); only a grid that is
+    integral (``quniform(10, 200, 1)``) yields ints."""
 
     low: float
     high: float
@@ -57,8 +60,11 @@ class Float:
                  f"`high - low` must be finite, but got low={low!r}, high={high!r}")
         if self.log:
             _require(low > 0, f"`low > 0` must hold for a log scale, but got low={low!r}")
-        object.__setattr__(self, "low", low)  # plain Python numbers: JSON-ready, no numpy overflow
-        object.__setattr__(self, "high", high)
+        # Python floats, even for uniform(0, 10): a suggestion clipped to a bound must not be the int 0.
+        _require(float(low) < float(high),
+                 f"`low < high` must hold as floats, but got low={low!r}, high={high!r} (the same float)")
+        object.__setattr__(self, "low", float(low))
+        object.__setattr__(self, "high", float(high))
         if self.q is not None:
             q = _finite_number("q", self.q)
             _require(q > 0, f"`q > 0` must hold, but got q={q!r}")

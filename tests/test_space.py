@@ -56,6 +56,23 @@ def test_quniform_rounds_clips_and_gives_ints_on_an_integer_grid():
     assert step.snap(0.3) == 0.25 and isinstance(step.snap(0.3), float)
 
 
+def test_a_float_dimension_with_int_bounds_yields_floats_and_keeps_its_text():
+    lr, m = hw.loguniform(5, 1000), hw.uniform(0, 10)
+    at_bounds = [lr.from_unit(0.0), lr.snap(2000), lr.snap(4), m.snap(-0.3), m.snap(11), m.from_unit(0.0)]
+    assert at_bounds == [5, 1000, 5, 0, 10, 0]
+    assert all(type(v) is float for v in [*at_bounds, m.default, hw.uniform(-1, 1).default]), at_bounds
+    assert hw.quniform(0, 10, 2.5).snap(-1) == 0 and type(hw.quniform(0, 10, 2.5).snap(-1)) is float
+    assert type(hw.quniform(10, 200, 1).snap(3)) is int  # an integral grid keeps its ints
+    assert dimension_from_dict(json.loads(json.dumps(m.to_dict()))) == m == hw.uniform(0.0, 10.0)
+    assert f"{m.low:g} … {m.high:g}" == "0 … 10"  # how sliders and charts show the bounds
+
+
+def test_int_bounds_that_one_float_cannot_tell_apart_are_refused():
+    with pytest.raises(ValueError, match=r"^`low < high` must hold as floats, but got low=9007199254740992, "
+                                         r"high=9007199254740993 \(the same float\)$"):
+        hw.uniform(2**53, 2**53 + 1)
+
+
 def test_choice_holds_values_not_indices():
     c = hw.choice(16, 32, "auto", None)
     assert c.from_unit(0.0) == 16 and c.from_unit(0.99) is None

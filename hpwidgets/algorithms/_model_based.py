@@ -4,6 +4,7 @@ latest reports. Subclasses only say how to suggest."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,28 @@ from .base import Algorithm
 _MAX_PENDING = 64  # stale asks that are never told must not grow without bound
 
 
+def _fits(space: SearchSpace, params: dict[str, Any]) -> bool:
+    """Whether a pending ask still counts in an edited space: it holds a value inside every
+    searched dimension (a removed dimension's value is ignored, an added one drops the ask)."""
+    return all(name in params and dim.contains(params[name]) for name, dim in space.searched().items())
+
+
+def is_finite(loss: float) -> bool:
+    """False for NaN, +-inf and an int beyond a float's range (10**400), which ``math.isfinite``
+    would raise on."""
+    try:
+        return math.isfinite(loss)
+    except OverflowError:
+        return False
+
+
 class ModelBased(Algorithm):
-    """Start-up points from a low-discrepancy design, then ``_suggest`` on the encoded history."""
+    """Start-up points from a low-discrepancy design, then ``_suggest`` on the encoded history.
+
+    A loss that is not finite (NaN, +inf or -inf, told through ask/tell; a study never passes
+    one) is a diverged run and ranks last, as the pruners and Hyperband rank it: it is kept
+    as +inf, which TPE sorts into its bad set and the GP fits as the worst finite loss.
+    FAIL trials, which have no loss at all, are left out."""
 
     n_startup_trials: int
 
@@ -42,7 +63,7 @@ class ModelBased(Algorithm):
         self._scored = EncodedHistory(self._encoder)
         for trial, loss in self.scored_history():
             self._scored.add(trial, loss, self.target)
-        self._pending = [p for p in self._pending if all(space[k].contains(v) for k, v in p.items())]
+        self._pending = [p for p in self._pending if _fits(space, p)]
         self._running = {n: seen for n, seen in self._running.items() if self.in_space(seen[0])}
 
     def ask(self) -> dict[str, Any]:
@@ -84,6 +105,11 @@ class ModelBased(Algorithm):
         loss = self.loss(trial)
         if self._scored is not None and loss is not None and self.in_space(trial):
             self._scored.add(trial, loss, self.target)
+
+    def loss(self, trial: FrozenTrial) -> float | None:
+        """The base loss, with a non-finite one (a diverged run) as +inf: see the class doc."""
+        loss = super().loss(trial)
+        return loss if loss is None or is_finite(loss) else math.inf
 
     def _startup_count(self) -> int:
         """Asks still pending count towards the start-up design (at most ``parallel - 1`` of

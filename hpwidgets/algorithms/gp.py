@@ -32,6 +32,7 @@ from threadpoolctl import ThreadpoolController
 
 from ..space import Choice, Dimension, Int, SearchSpace
 from ..trial import FrozenTrial
+from ._model_based import is_finite
 from .base import Algorithm
 
 _LIARS = ("cl_min", "cl_mean", "cl_max")
@@ -235,7 +236,8 @@ class GP(Algorithm):
         self._warm_start(self._opt)
 
     def _model_loss(self, trial: FrozenTrial, ys: list[float]) -> float | None:
-        """The loss the GP sees; FAIL (and pruned-without-value) trials get the worst seen.
+        """The loss the GP sees; FAIL (and pruned-without-value) trials and diverged ones (NaN,
+        +-inf: ranked last, as ``ModelBased`` and the pruners rank them) get the worst seen.
 
         Not telling a failure at all would leave skopt's cached next point unchanged, so the
         GP would suggest the crashing point again and again. Worst-seen (not +inf) keeps the
@@ -243,7 +245,7 @@ class GP(Algorithm):
         and suggestions are random anyway, so the failure is skipped.
         """
         loss = self.loss(trial)
-        if loss is not None:  # skopt squares the losses to normalise them: beyond 1e150 they overflow
+        if loss is not None and is_finite(loss):  # skopt squares the losses: beyond 1e150 they overflow
             return math.copysign(min(abs(float(loss)), _LARGEST_LOSS), float(loss))
         return max(ys) if ys else None
 
@@ -259,7 +261,9 @@ class GP(Algorithm):
                 if loss is not None:
                     self._xs.append(self._to_x(trial.params))
                     self._ys.append(loss)
-        self._pending = [p for p in self._pending if all(d.contains(p.get(n)) for n, d in self._dims.items())]
+        # An ask without a value for an added dimension is dropped: p.get(n) would read None,
+        # which a choice may well contain, and the liar could not encode the ask.
+        self._pending = [p for p in self._pending if all(n in p and d.contains(p[n]) for n, d in self._dims.items())]
         self._opt = self._build(self._xs, self._ys)
 
     def withdraw(self, params: dict[str, Any]) -> None:

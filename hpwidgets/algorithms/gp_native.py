@@ -306,10 +306,20 @@ class NativeGP(ModelBased):
         """Standardised (and warped) losses, shifted so the prior mean sits at ``mean_quantile``:
         unexplored regions are presumed as bad as that quantile, not the average, so EI stops
         spending trials on the cube's corners (where variance alone makes it large)."""
-        y = standardise(fence_outliers(losses))  # fenced first: rescaling would flush small losses to 0
+        # Fenced first: rescaling would flush small losses to 0.
+        y = standardise(fence_outliers(diverged_as_worst(losses)))
         if self.warp:
             y = standardise(warp_outputs(y))
         return y - np.quantile(y, self.mean_quantile)
+
+
+def diverged_as_worst(losses: np.ndarray) -> np.ndarray:
+    """Each +inf loss (a diverged run, ``ModelBased.loss``) as the worst finite one (0 where none
+    is): worse than that, the GP would have to fit an infinite gap, and it ranks last either way."""
+    finite = np.isfinite(losses)
+    if finite.all():
+        return losses
+    return np.where(finite, losses, losses[finite].max() if finite.any() else 0.0)
 
 
 def rescaled(y: np.ndarray) -> np.ndarray:

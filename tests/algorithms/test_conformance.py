@@ -202,6 +202,57 @@ def test_a_space_of_choices_alone_is_searched(name):
     assert len(seen) >= 3, seen
 
 
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_a_float_dimension_with_int_bounds_gets_floats(name):
+    """``hw.uniform(0, 10)`` is real: a suggestion clipped to a bound was the int bound itself
+    (with gp, half the trials of a run on ``loguniform(5, 1000)`` saw the int 5)."""
+    space = hw.SearchSpace({"lr": hw.loguniform(5, 1000), "m": hw.uniform(0, 10), "epochs": hw.budget(1, 9)})
+    algorithm = new(name, space=space)
+    for number in range(20):
+        params = algorithm.ask()
+        assert type(params["lr"]) is float and type(params["m"]) is float, params
+        full = space.with_budget_at_max(params)  # best at both lower bounds: models push onto them
+        algorithm.tell(FrozenTrial(number, TrialState.COMPLETE, full, value=math.log(full["lr"]) + full["m"]))
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_an_edit_that_removes_and_adds_dimensions_while_an_ask_is_pending(name):
+    """The pending ask has a value for the removed ``y`` and none for the added ``c``; it was a
+    KeyError at once (tpe, gp), or in the liar once the model was ready (gp-skopt)."""
+    space = hw.SearchSpace({"x": hw.uniform(0, 1), "y": hw.uniform(0, 1), "epochs": hw.budget(1, 9)})
+    algorithm = new(name, space=space, parallel=2)
+    drive_on(algorithm, space, range(4))
+    running = space.with_budget_at_max(algorithm.ask())
+    edited = hw.SearchSpace({"x": hw.uniform(0, 1), "c": hw.choice(None, "a"), "epochs": hw.budget(1, 9)})
+    algorithm.set_space(edited)
+    drive_on(algorithm, edited, range(4, 16))  # gp-skopt's model starts after 10 in-space trials
+    algorithm.tell(FrozenTrial(16, TrialState.COMPLETE, running, value=running["x"]))
+    assert_inside(edited, algorithm.ask())
+
+
+def drive_on(algorithm: Algorithm, space: hw.SearchSpace, numbers: range) -> None:
+    for number in numbers:
+        params = algorithm.ask()
+        assert_inside(space, params)
+        full = space.with_budget_at_max(params)
+        algorithm.tell(FrozenTrial(number, TrialState.COMPLETE, full, value=full["x"]))
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_losses_that_are_not_finite_are_tolerated(name):
+    """NaN and +-inf, told through ask/tell (a study never passes them): gp's Yeo-Johnson and
+    gp-skopt's fit refused every later ask."""
+    algorithm = new(name)
+    space = algorithm.space
+    diverged = [math.nan, math.inf, -math.inf]
+    for number in range(18):  # past gp's 15 start-up points
+        params = space.with_budget_at_max(algorithm.ask())
+        assert_inside(space, params)
+        value = diverged[number % 3] if number % 4 == 1 else synthetic_loss(params)
+        algorithm.tell(FrozenTrial(number, TrialState.COMPLETE, params, value=value))
+    assert_inside(space, algorithm.ask())
+
+
 # The checks above that also take an Algorithm object (make_algorithm passes one through and
 # each check's setup() resets it): algorithm tests run them on non-default options.
 OBJECT_CHECKS = [

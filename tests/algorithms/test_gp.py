@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from helpers import (
     MIXED,
@@ -88,6 +90,14 @@ def test_losses_past_1e150_are_told_at_that_magnitude(scale):
     run(algo, lambda p: scale * (1 + (p["x"] - 1) ** 2), 6)  # was: "Input contains NaN" from skopt
     assert [abs(y) for y in algo._ys] == [1e150] * 6 and all((y > 0) == (scale > 0) for y in algo._ys)
     assert_valid(QUADRATIC, algo.ask())
+
+
+def test_a_loss_that_is_not_finite_is_told_as_the_worst_seen():
+    algo = new(space=QUADRATIC)
+    params = [algo.ask() for _ in range(6)]
+    for number, value in enumerate([math.nan, 1.0, 2.0, math.nan, math.inf, -math.inf]):
+        algo.tell(complete(number, params[number], value))  # the first has nothing to compare with
+    assert algo._ys == [1.0, 2.0, 2.0, 2.0, 2.0]  # was NaN in skopt's fit ("Input y contains NaN")
 
 
 def test_a_failing_point_is_not_suggested_again():

@@ -200,8 +200,9 @@ def _best_of_a_bowl(scale: float, diverged: float | None = None) -> float:
     for number in range(25):
         p = algo.ask()
         bowl = (p["x"] - 0.3) ** 2 + (p["y"] - 0.7) ** 2
-        value = diverged if diverged is not None and p["x"] > 0.9 else scale * (bowl + 0.1)
-        best = min(best, bowl if value != diverged else math.inf)
+        blew_up = diverged is not None and p["x"] > 0.9
+        value = diverged if blew_up else scale * (bowl + 0.1)
+        best = min(best, math.inf if blew_up else bowl)
         algo.tell(FrozenTrial(number, TrialState.COMPLETE, p, value=value))
     return best
 
@@ -215,6 +216,23 @@ def test_losses_of_any_magnitude_are_modelled(scale: float) -> None:
 @pytest.mark.parametrize("diverged", [1e3, 1e6, 1e200])
 def test_one_diverged_trial_does_not_flatten_the_model(diverged: float) -> None:
     assert _best_of_a_bowl(1.0, diverged) < 1e-4  # was ~1e-2: the other losses squeezed together
+
+
+@pytest.mark.parametrize("diverged", [math.nan, math.inf, -math.inf])
+def test_diverged_trials_that_are_not_finite_rank_last(diverged: float) -> None:
+    assert _best_of_a_bowl(1.0, diverged) < 1e-4  # was: Yeo-Johnson refused every later ask
+
+
+def test_a_loss_that_is_not_finite_is_fitted_as_the_worst_finite_one() -> None:
+    algo = fast()
+    algo.setup(hs.SearchSpace({"x": hs.uniform(0, 1)}), seed=0)
+    for number, value in enumerate([0.5, math.nan, 2.0, math.inf, -math.inf, 10**400, 1.0]):
+        algo.tell(FrozenTrial(number, TrialState.COMPLETE, {"x": number / 10}, value=value))
+    _, losses, _ = algo._model_history().arrays()
+    assert losses.tolist() == [0.5, math.inf, 2.0, math.inf, math.inf, math.inf, 1.0]
+    y = algo._fit_targets(losses)
+    assert np.isfinite(y).all() and np.argmin(y) == 0
+    assert y[1] == y[2] == y[3] == y[4] == y[5] == y.max()  # tied with the worst finite loss, 2.0
 
 
 def test_the_fence_leaves_ordinary_losses_alone_and_keeps_the_order() -> None:
