@@ -100,6 +100,36 @@ def test_gp_needs_a_scored_trial() -> None:
         explain.gp_slice([done(0, None, TrialState.FAIL, x=0.5)], space, "x")
 
 
+def test_a_diverged_loss_leaves_every_gp_number_finite_and_the_rest_readable() -> None:
+    space = hw.SearchSpace({"x": hw.uniform(0, 1), "y": hw.uniform(0, 1)})
+    losses = [0.5, 0.3, 1e200, 0.2, 0.4, 0.25]
+    trials = [done(i, v, x=i / 6, y=(i * 0.37) % 1) for i, v in enumerate(losses)]
+    cut, grid = explain.gp_slice(trials, space, "x"), explain.gp_map(trials, space, ("x", "y"), n=6)
+    numbers = [*cut.mean, *cut.std, *cut.acquisition, *np.ravel(grid.mean), *np.ravel(grid.std),
+               *np.ravel(grid.acquisition)]
+    assert all(math.isfinite(v) for v in numbers)  # was: NaN everywhere (the losses' std overflowed)
+    json.dumps([explain.gp_slice_figure(cut), explain.gp_map_figure(grid)], allow_nan=False)
+    line = explain.gp_slice([done(i, v, n=i) for i, v in enumerate(losses)], hw.SearchSpace({"n": hw.int(0, 5)}), "n")
+    for n in (0, 1, 3, 4, 5):  # the ordinary losses stay apart, not squeezed flat by the outlier
+        assert line.mean[n] == pytest.approx(losses[n], abs=1e-3)
+    y, mu, sd = gpx.standardised(np.array([1e300, -1e300, 0.0]))  # no fence can help: the scale must
+    assert np.all(np.isfinite(y)) and math.isfinite(mu) and math.isfinite(sd)
+
+
+def test_the_gp_is_fitted_on_the_best_and_the_latest_trials_beyond_its_limit() -> None:
+    scored = [explain.common.Scored(i, {"x": i / 999}, float((i * 7919) % 1000), 0.0) for i in range(1000)]
+    fit = gpx.fit_subset(scored, limit=10)
+    best = sorted(scored, key=lambda s: s.loss)[:5]
+    assert [s.number for s in fit] == sorted({s.number for s in best} | {995, 996, 997, 998, 999})
+    assert gpx.fit_subset(scored[:10], limit=10) == scored[:10]
+    space = hw.SearchSpace({"x": hw.uniform(0, 1)})
+    trials = [done(i, (x - 0.3) ** 2, x=x) for i, x in enumerate(np.linspace(0, 1, gpx.FIT_LIMIT + 50))]
+    cut = explain.gp_slice(trials, space, "x")
+    assert cut.total == len(trials) and len(cut.observed) == gpx.FIT_LIMIT  # only the trials fitted are drawn
+    title = explain.figures.gp_slice_figure(cut)["layout"]["title"]["text"]
+    assert title.endswith(f" · fitted on {gpx.FIT_LIMIT} of {len(trials)} trials (best and latest)")
+
+
 # --- TPE ------------------------------------------------------------------------------------------
 
 def test_n_good_follows_hyperopt_sqrt_rule_and_the_linear_rule() -> None:

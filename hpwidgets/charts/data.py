@@ -137,7 +137,7 @@ def hover_text(trial: FrozenTrial, value: float | None) -> str:
 
 def _axis(name: str, dim: Any) -> Axis:
     if isinstance(dim, Choice):
-        return Axis(name, "category", tuple(_Categories(dim.values).labels))
+        return Axis(name, "category", tuple(ChoiceLabels(dim.values).labels))
     log = bool(getattr(dim, "log", False))
     return Axis(name, "log" if log else "linear", (), float(dim.low), float(dim.high))
 
@@ -153,7 +153,7 @@ def _free_label(value: Any, preferred: str, taken: set[str]) -> str:
     return f"{value!r} #{n}"
 
 
-class _Categories:
+class ChoiceLabels:
     """One choice axis: a category per value the space tells apart (by repr), each with its own label.
 
     A label is str(v) unless another value's str is the same; then repr(v), so None and "None" read
@@ -200,7 +200,7 @@ class ChartTracker:
         searched = space.searched() if space is not None else {}
         self.axes: tuple[Axis, ...] = tuple(_axis(n, d) for n, d in searched.items())
         # Category lists only ever grow, so an index (or slice label) sent to a chart never changes meaning.
-        self._categories = {n: _Categories(d.values) for n, d in searched.items() if isinstance(d, Choice)}
+        self._categories = {n: ChoiceLabels(d.values) for n, d in searched.items() if isinstance(d, Choice)}
 
     @property
     def budget_name(self) -> str | None:

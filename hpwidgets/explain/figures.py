@@ -46,6 +46,11 @@ def message_figure(text: str, title: str = "") -> Figure:
                                                         "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}])}
 
 
+def fitted_note(shown: int, total: int) -> str:
+    """Beyond ``gp.FIT_LIMIT`` trials the GP sees (and the figure draws) a subset: say so."""
+    return "" if shown >= total else f" · fitted on {shown} of {total} trials (best and latest)"
+
+
 def gp_slice_figure(cut: GPSlice, value_label: str = "value") -> Figure:
     """Mean ± 2σ band and observations above, expected improvement below, the EI peak marked."""
     xs = _x(cut.xs, cut.scale)
@@ -68,7 +73,8 @@ def gp_slice_figure(cut: GPSlice, value_label: str = "value") -> Figure:
          "marker": {"color": RED, "size": 12, "symbol": "star"}},
     ]
     name = label(cut.param)
-    layout = _layout(f"GP posterior along {name} (others at the best trial)", height=480,
+    note = fitted_note(len(cut.observed), cut.total)
+    layout = _layout(f"GP posterior along {name} (others at the best trial){note}", height=480,
                      xaxis=_axis(cut.scale, "", anchor="y", matches="x2", showticklabels=False),
                      yaxis={"domain": [0.4, 1.0], "title": {"text": label(value_label)}},
                      xaxis2=_axis(cut.scale, name, anchor="y2"),
@@ -91,7 +97,8 @@ def gp_map_figure(grid: GPMap, value_label: str = "value") -> Figure:
         {"type": "scatter", "mode": "markers", "name": "EI peak", "x": _x([grid.next_xy[0]], xs_scale),
          "y": _x([grid.next_xy[1]], ys_scale), "marker": {"color": RED, "size": 14, "symbol": "star"}},
     ]
-    layout = _layout(f"GP mean over {label(xn)} × {label(yn)} (others at the best trial)", height=460,
+    note = fitted_note(len(grid.observed), grid.total)
+    layout = _layout(f"GP mean over {label(xn)} × {label(yn)} (others at the best trial){note}", height=460,
                      xaxis=_axis(xs_scale, label(xn)), yaxis=_axis(ys_scale, label(yn)))
     return {"data": data, "layout": layout}
 

@@ -3,9 +3,13 @@
 A small exact GP of its own (numpy only), so the picture does not depend on which GP backend the
 study used: a Matérn-5/2 kernel on unit coordinates with one length scale, chosen by the marginal
 likelihood from a fixed grid; the signal variance is profiled out in closed form. Losses are
-standardised first. The acquisition is expected improvement (EI) on the loss. A choice sits at
-its ``to_unit`` position (its index's cell centre): good enough to draw, though it orders values
-that have no order.
+fenced (a diverged run's loss pulled in towards the rest, as the GP sampler does) and standardised
+first, so the mean is drawn in fenced units there. Beyond ``FIT_LIMIT`` trials the GP is fitted on
+the best half of that many and the most recent rest, and only those are drawn (``total`` in the
+results counts them all): an exact fit costs O(n³) per length scale, and a live explainer refits
+after trials; the bytes per update stay bounded too. The acquisition
+is expected improvement (EI) on the loss. A choice sits at its ``to_unit`` position (its index's
+cell centre): good enough to draw, though it orders values that have no order.
 
 ``gp_slice`` cuts the posterior along one parameter with the others held at the incumbent (the
 best trial so far); ``gp_map`` does the same over two parameters. Both mark where EI is largest:
@@ -22,6 +26,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import ndtr
 
+from ..algorithms.gp_native import fence_outliers
 from ..space import SearchSpace
 from ..trial import FrozenTrial
 from .common import GRID_POINTS, Scored, dimension_grid, incumbent, scale_of, scored_trials, unit_rows
@@ -29,6 +34,8 @@ from .common import GRID_POINTS, Scored, dimension_grid, incumbent, scale_of, sc
 LENGTHSCALES = tuple(np.geomspace(0.05, 2.0, 16))  # in unit coordinates: from wiggly to nearly flat
 NOISE = 1e-6  # relative to the signal: the objectives here are (nearly) deterministic
 _SQRT5 = math.sqrt(5.0)
+FIT_LIMIT = 300  # trials in the fit: 16 exact fits of 300 take milliseconds, of 1,000 about 2 s
+_LARGEST = float(np.finfo(float).max)
 
 
 def matern52(A: np.ndarray, B: np.ndarray, lengthscale: float) -> np.ndarray:
@@ -102,27 +109,56 @@ class _Model(NamedTuple):
     mu: float
     sd: float
     maximize: bool
-    scored: tuple[Scored, ...]
+    scored: tuple[Scored, ...]  # the trials fitted (and drawn)
+    total: int  # trials with a value: more than ``scored`` beyond ``FIT_LIMIT``
     incumbent: Scored
+
+
+def fit_subset(scored: Sequence[Scored], limit: int = FIT_LIMIT) -> list[Scored]:
+    """The trials the GP is fitted on, by number: all of them up to ``limit``; beyond, the best half
+    of ``limit`` (where EI looks) and the most recent rest (where the search is now)."""
+    if len(scored) <= limit:
+        return list(scored)
+    best = sorted(scored, key=lambda s: (s.loss, s.number))[:limit // 2]
+    taken = {s.number for s in best}
+    recent = [s for s in reversed(scored) if s.number not in taken][:limit - len(best)]
+    return sorted(best + recent, key=lambda s: s.number)
+
+
+def standardised(losses: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(y, mu, sd): the fenced losses as ``mu + sd * y`` with y of mean 0 and deviation 1.
+
+    Moments are taken on the losses divided by the largest magnitude, so 1e200 cannot overflow
+    the variance (one diverged run made every drawn number NaN)."""
+    fenced = fence_outliers(losses)
+    top = float(np.max(np.abs(fenced))) or 1.0
+    unit = fenced / top
+    mu, sd = float(unit.mean()), float(unit.std()) or 1.0
+    return (unit - mu) / sd, mu * top, sd * top
 
 
 def _fit(trials: Iterable[FrozenTrial], space: SearchSpace, maximize: bool, target: str | None) -> _Model:
     scored = scored_trials(trials, space, maximize, target)
     best = incumbent(scored)  # raises when there is nothing to fit
+    fit = fit_subset(scored)
     dims = space.searched()
-    X = unit_rows(dims, [s.params for s in scored])
-    losses = np.array([s.loss for s in scored])
-    mu, sd = float(losses.mean()), float(losses.std()) or 1.0
-    y = (losses - mu) / sd
-    return _Model(tuple(dims), X, y, fit_lengthscale(X, y), mu, sd, maximize, tuple(scored), best)
+    X = unit_rows(dims, [s.params for s in fit])
+    y, mu, sd = standardised(np.array([s.loss for s in fit]))
+    return _Model(tuple(dims), X, y, fit_lengthscale(X, y), mu, sd, maximize, tuple(fit), len(scored), best)
+
+
+def _in_units(standard: np.ndarray, scale: float, shift: float = 0.0) -> np.ndarray:
+    """``standard * scale + shift``, clipped at the largest float (losses near 1e308): JSON has no inf."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.clip(standard * scale + shift, -_LARGEST, _LARGEST)
 
 
 def _predict(model: _Model, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, std) in the user's value units and EI in loss units, at unit-coordinate rows."""
     mean, std = posterior(model.X, model.y, rows, model.lengthscale)
-    ei = expected_improvement(mean, std, float(model.y.min())) * model.sd
-    loss_mean = mean * model.sd + model.mu
-    return (-loss_mean if model.maximize else loss_mean), std * model.sd, ei
+    ei = _in_units(expected_improvement(mean, std, float(model.y.min())), model.sd)
+    loss_mean = _in_units(mean, model.sd, model.mu)
+    return (-loss_mean if model.maximize else loss_mean), _in_units(std, model.sd), ei
 
 
 class GPSlice(NamedTuple):
@@ -138,6 +174,7 @@ class GPSlice(NamedTuple):
     next_x: Any  # where EI is largest along the cut
     incumbent: dict[str, Any]
     lengthscale: float
+    total: int  # trials with a value; ``observed`` holds those fitted, fewer beyond ``FIT_LIMIT``
 
 
 def gp_slice(trials: Iterable[FrozenTrial], space: SearchSpace, param: str, maximize: bool = False,
@@ -152,7 +189,7 @@ def gp_slice(trials: Iterable[FrozenTrial], space: SearchSpace, param: str, maxi
     observed = tuple((s.params[param], s.value, s.number) for s in model.scored)
     return GPSlice(param, scale_of(dim), tuple(values), tuple(mean.tolist()), tuple(std.tolist()),
                    tuple(ei.tolist()), observed, values[int(np.argmax(ei))],
-                   dict(model.incumbent.params), model.lengthscale)
+                   dict(model.incumbent.params), model.lengthscale, model.total)
 
 
 class GPMap(NamedTuple):
@@ -168,6 +205,7 @@ class GPMap(NamedTuple):
     observed: tuple[tuple[Any, Any, float, int], ...]  # (x, y, value, trial number)
     next_xy: tuple[Any, Any]
     incumbent: dict[str, Any]
+    total: int  # trials with a value; ``observed`` holds those fitted
 
 
 def gp_map(trials: Iterable[FrozenTrial], space: SearchSpace, params: tuple[str, str], maximize: bool = False,
@@ -191,4 +229,5 @@ def gp_map(trials: Iterable[FrozenTrial], space: SearchSpace, params: tuple[str,
 
     observed = tuple((s.params[a], s.params[b], s.value, s.number) for s in model.scored)
     return GPMap((a, b), (scale_of(dims[a]), scale_of(dims[b])), tuple(xv), tuple(yv), grid(mean), grid(std),
-                 grid(ei), observed, (xv[k % len(xv)], yv[k // len(xv)]), dict(model.incumbent.params))
+                 grid(ei), observed, (xv[k % len(xv)], yv[k // len(xv)]), dict(model.incumbent.params),
+                 model.total)

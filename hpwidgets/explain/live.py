@@ -6,13 +6,17 @@ per update. Its size is bounded by the grids, not the history, so bytes per upda
 Elsewhere it is a display handle updated in place holding the plotly figures and a text summary;
 in a plain Python script, where nothing can be updated in place, ``show()`` prints that summary.
 
-Updates run on the study's worker thread, at most one per ``every_s`` seconds, and always once
-at the end of a search, so a finished study's explainer shows every trial.
+A finished trial only marks the figures stale: a refresher thread of the explainer's own redraws
+them, one refresh at a time, ``every_s`` seconds after the end of the last one, from the studies as
+they are then. So however long a refresh takes, a trial's thread never waits on one. The end of a
+search (StudyFinished, on the search's driver thread) refreshes at once, before ``optimize`` returns,
+so a finished study's explainer shows every trial.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from ..study import Study
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+log = logging.getLogger(__name__)
 
 _ESM = r"""
 const PLOT_CONFIG = @PLOT_CONFIG@;
@@ -138,8 +143,12 @@ class LiveFigures:
                 self.widget = None
         self._handle: Any = None
         self._shown_in: int | None = None  # the cell (execution count) whose show() drew it
-        self._lock = threading.Lock()
-        self._last = 0.0
+        self._lock = threading.Lock()  # one refresh at a time
+        self._stale = threading.Condition()  # guards the three below; wakes a waiting refresher
+        self._dirty = False  # a trial finished since the last refresh began
+        self._closed = False
+        self._refresher: threading.Thread | None = None
+        self._last = 0.0  # when the last refresh ended
         self.refresh()
         self._unsubscribe = [study.subscribe(self._on_event) for study in studies]
 
@@ -150,13 +159,21 @@ class LiveFigures:
         raise NotImplementedError
 
     def refresh(self) -> None:
-        """Recompute and redraw now (the studies' events call this, throttled)."""
+        """Recompute and redraw now, on the calling thread (StudyFinished calls it; so may tests)."""
         with self._lock:
-            self._last = time.monotonic()
+            self._redraw()
+
+    def _redraw(self) -> None:  # with self._lock held
+        with self._stale:
+            self._dirty = False  # trials that finish from here on need another refresh
+            self._stale.notify_all()  # a waiting refresher has nothing left to do: it ends
+        try:
             if self.widget is not None:
                 self.widget.figures = json.dumps(self.figures(), separators=(",", ":"), allow_nan=False)
             elif self._handle is not None:
                 self._handle.update(self._bundle(), raw=True)
+        finally:
+            self._last = time.monotonic()
 
     def show(self) -> None:
         """Display in the current output; later trials update it in place. Outside IPython (a
@@ -176,6 +193,9 @@ class LiveFigures:
         """Stop following the studies (and close the widget)."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        with self._stale:
+            self._closed = True
+            self._stale.notify_all()
         if self.widget is not None:
             self.widget.close()
 
@@ -203,9 +223,41 @@ class LiveFigures:
         return self._bundle()
 
     def _on_event(self, event: Event) -> None:
-        due = isinstance(event, TrialFinished) and time.monotonic() - self._last >= self.every_s
-        if due or isinstance(event, StudyFinished):
+        if isinstance(event, StudyFinished):
             self.refresh()
+        elif isinstance(event, TrialFinished):
+            self._mark_stale()
+
+    def _mark_stale(self) -> None:
+        """Note that the figures are out of date; start the refresher if none runs (trivial work:
+        this runs on the trial's thread)."""
+        with self._stale:
+            self._dirty = True
+            if self._refresher is None and not self._closed:
+                self._refresher = threading.Thread(target=self._refresh_while_stale, daemon=True,
+                                                   name="hpwidgets-explainer")
+                self._refresher.start()
+
+    def _refresh_while_stale(self) -> None:
+        """The refresher: while trials have finished since the last refresh, wait until ``every_s``
+        after its end, then refresh; it ends once the figures are current (or on close)."""
+        while True:
+            with self._stale:
+                if not self._dirty or self._closed:
+                    self._refresher = None  # under the condition: a trial marking it stale starts another
+                    return
+                wait = self._last + self.every_s - time.monotonic()
+                if wait > 0:
+                    self._stale.wait(wait)
+                    continue
+            with self._lock:  # another refresh may have run meanwhile (StudyFinished's): check again
+                with self._stale:
+                    due = self._dirty and not self._closed and time.monotonic() >= self._last + self.every_s
+                try:
+                    if due:
+                        self._redraw()
+                except Exception:  # as the event bus does for a subscriber: say so, keep following
+                    log.exception("hpwidgets: the explainer's refresh failed")
 
 
 class Explainer(LiveFigures):

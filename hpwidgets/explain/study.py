@@ -9,6 +9,7 @@ from ..algorithms.pruners import pruner_name
 from ..space import Choice
 from .figures import (
     Figure,
+    fitted_note,
     gp_map_figure,
     gp_slice_figure,
     hyperband_figure,
@@ -124,7 +125,8 @@ def explain_text(study: Study, kind: str = "auto", param: str | None = None,
         if kind == "gp":
             param, _ = default_params(study, param, pair)
             cut = gp_slice(**_args(study), param=param)
-            return (f"GP explainer ({len(cut.observed)} trials, length scale {cut.lengthscale:.3g}): along {param}, "
+            trials = f"{cut.total} trials{fitted_note(len(cut.observed), cut.total)}"
+            return (f"GP explainer ({trials}, length scale {cut.lengthscale:.3g}): along {param}, "
                     f"expected improvement peaks at {param}={_fmt(cut.next_x)}")
         if kind == "tpe":
             settings = tpe_settings(study.algorithm)

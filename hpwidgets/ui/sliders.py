@@ -1,11 +1,13 @@
 """Slider widgets for a SearchSpace, and the validated space they describe.
 
 One control per dimension: a FloatRangeSlider (uniform), a range slider over log10 exponents with
-a readout in real units (log), an IntRangeSlider on the step grid (int), one toggle per value
-(choice: which values are allowed), and a read-only slider for the budget. Untouched controls
-give back their original dimension object, so sliders built from a space return that same space.
-An invalid edit (low == high, no choice left) is refused with a visible message and the last
-valid space is kept.
+a readout in real units (log float, and log int, whose bounds snap to integers), an IntRangeSlider
+on the step grid (int), one toggle per value (choice: which values are allowed), and a read-only
+slider for the budget. A moved handle's bound is rounded to the slider's resolution there (the real
+distance between adjacent positions), never more coarsely, so 100004.2 on a 100000..100010 slider
+stays 100004.2; untouched controls give back their original dimension object, so sliders built
+from a space return that same space. An invalid edit (low == high, no choice left) is refused with
+a visible message and the last valid space is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 import ipywidgets as w
 
+from ..charts.data import ChoiceLabels
 from ..space import Budget, Choice, Dimension, Float, Int, SearchSpace
 
 _WIDTH = "460px"
@@ -29,9 +32,15 @@ def css_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def real_text(x: float) -> str:
-    """Readout in real units: 0.001, 3.16e-05, 250."""
-    return f"{x:.3g}"
+def decimals(resolution: float) -> int:
+    """Decimal places that tell values ``resolution`` apart (negative: tens, hundreds...)."""
+    return -math.floor(math.log10(resolution))
+
+
+def real_text(x: float, resolution: float) -> str:
+    """``x`` with the significant digits ``resolution`` needs: 100004.2, 0.9955, 0.001, 1.235e+06."""
+    magnitude = math.floor(math.log10(abs(x))) + 1 if x else 1
+    return f"{x:.{max(1, magnitude + decimals(resolution))}g}"
 
 
 class Control(Protocol):
@@ -45,10 +54,10 @@ class Control(Protocol):
 class FloatControl:
     """A float range; log dimensions slide over exponents and read out in real units."""
 
-    def __init__(self, name: str, dim: Float) -> None:
+    def __init__(self, name: str, dim: Float | Int) -> None:
         self.original = dim
         lo, hi = (math.log10(dim.low), math.log10(dim.high)) if dim.log else (dim.low, dim.high)
-        step = (hi - lo) / 200 if dim.log else (dim.q or (hi - lo) / 1000)
+        step = (hi - lo) / 200 if dim.log else (getattr(dim, "q", None) or (hi - lo) / 1000)
         # Our own readout for every float slider: log ones must show real units, and the
         # frontend's d3 format pads zeros ("0.000 - 0.5020"), so linear ones use it too.
         self.slider = w.FloatRangeSlider(min=lo, max=hi, value=(lo, hi), step=step, description=name,
@@ -65,21 +74,24 @@ class FloatControl:
 
     def bounds(self) -> tuple[float, float]:
         """The slider's range in real units: a handle left where it started keeps the declared bound
-        exactly, a moved one reads a few significant digits (no 0.0031622776601683794), within it."""
+        exactly, a moved one is rounded to the slider's resolution (no 0.0031622776601683794), within it."""
         (a, b), (a0, b0) = self.slider.value, self.initial
         low = self.original.low if a == a0 else self._rounded(a)
         high = self.original.high if b == b0 else self._rounded(b)
         return low, high
 
-    def _rounded(self, value: float) -> float:
-        real = float(f"{10 ** value:.3g}") if self.original.log else float(f"{value:.6g}")
-        return min(max(real, self.original.low), self.original.high)  # rounding must not widen the range
+    def resolution(self, real: float) -> float:
+        """The real distance between adjacent slider positions at ``real``."""
+        return abs(real) * (10 ** self.slider.step - 1) if self.original.log else self.slider.step
+
+    def _rounded(self, position: float) -> float:
+        real = 10 ** position if self.original.log else position
+        rounded = round(real, decimals(self.resolution(real)))
+        return min(max(rounded, self.original.low), self.original.high)  # rounding must not widen the range
 
     def _readout_text(self) -> str:
         lo, hi = self.bounds()
-        if self.original.log:
-            return f"{real_text(lo)} … {real_text(hi)}"
-        return f"{lo:.4g} … {hi:.4g}"  # 0 … 0.502, 100 … 1000
+        return f"{real_text(lo, self.resolution(lo))} … {real_text(hi, self.resolution(hi))}"  # 0 … 0.502
 
     def dimension(self) -> Dimension:
         if self.slider.value == self.initial:
@@ -89,6 +101,25 @@ class FloatControl:
 
     def observe(self, callback: Callable[[Any], None]) -> None:
         self.slider.observe(callback, "value")
+
+
+class LogIntControl(FloatControl):
+    """A log-scaled int: the exponent slider of a log float, its bounds snapped to integers."""
+
+    original: Int
+
+    def _rounded(self, position: float) -> int:
+        return self.original.snap(10 ** position)
+
+    def _readout_text(self) -> str:
+        lo, hi = self.bounds()
+        return f"{lo} … {hi}"
+
+    def dimension(self) -> Dimension:
+        if self.slider.value == self.initial:
+            return self.original
+        lo, hi = self.bounds()
+        return Int(int(lo), int(hi), log=True, step=self.original.step)
 
 
 class IntControl:
@@ -119,7 +150,8 @@ class ChoiceControl:
 
     def __init__(self, name: str, dim: Choice) -> None:
         self.original = dim
-        self.buttons = [w.ToggleButton(value=True, description=str(v), tooltip=f"allow {name}={v!r}",
+        categories = ChoiceLabels(dim.values)  # the charts' labels: None and "None" read None and 'None'
+        self.buttons = [w.ToggleButton(value=True, description=categories.label(v), tooltip=f"allow {name}={v!r}",
                                        layout=w.Layout(width="auto")) for v in dim.values]
         for button in self.buttons:
             button.add_class("hpw-choice-toggle")
@@ -140,6 +172,8 @@ class ChoiceControl:
 def make_control(name: str, dim: Dimension) -> Control:
     if isinstance(dim, Choice):
         return ChoiceControl(name, dim)
+    if isinstance(dim, Int) and dim.log and not isinstance(dim, Budget):
+        return LogIntControl(name, dim)
     if isinstance(dim, Int):
         return IntControl(name, dim)
     return FloatControl(name, dim)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..algorithms.pruners import pruner_name
-from ..charts.data import chart_data
+from ..charts.data import History, chart_data
 from ..charts.svg import history_svg
 from ..trial import FrozenTrial
 from .summary import table_html
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .panel import Dashboard
 
 STATIC_EVERY_S = 1.0
+STATIC_DOTS = 1000  # trial dots in the static face's SVG: past it each update's bytes would grow with the study
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -118,6 +119,31 @@ class WidgetView:
         close_tree(self.root)
 
 
+def _stride(indices: Sequence[int], n: int) -> set[int]:
+    """At most ``n`` of ``indices``, evenly spread."""
+    return {indices[k * len(indices) // n] for k in range(n)} if len(indices) > n else set(indices)
+
+
+def capped(history: History, dots: int = STATIC_DOTS) -> History:
+    """``history`` as the static face draws it: the best-so-far line with only its corners (the same
+    line), and at most ``dots`` trial dots: the first and last, the lowest and highest, the trials
+    that set a new best (evenly spread when even they are too many), then an even stride of the rest."""
+    best = tuple(b for i, b in enumerate(history.best)
+                 if i in (0, len(history.best) - 1) or b.y != history.best[i - 1].y)
+    points = history.points
+    if len(points) <= dots:
+        return History(points, best)
+    values = [p.value for p in points]
+    keep = {0, len(points) - 1, values.index(min(values)), values.index(max(values))}
+    first_at: dict[float, int] = {}
+    for i, value in enumerate(values):
+        first_at.setdefault(value, i)
+    setters = sorted({first_at[b.y] for b in best if b.y in first_at} - keep)
+    keep |= _stride(setters, dots - len(keep))
+    keep |= _stride([i for i in range(len(points)) if i not in keep], dots - len(keep))
+    return History(tuple(points[i] for i in sorted(keep)), best)
+
+
 class StaticView:
     """A display handle updated in place (throttled), or a ``\\r`` line outside IPython."""
 
@@ -130,8 +156,12 @@ class StaticView:
 
     def bundle(self) -> dict[str, str]:
         study = self._dash.study
-        svg = history_svg(chart_data(study.trials, study.space, study.maximize, study.target).history,
-                          value_label=study.target or "value")
+        history = chart_data(study.trials, study.space, study.maximize, study.target).history
+        drawn = capped(history)
+        title = "Optimization history"
+        if len(drawn.points) < len(history.points):
+            title += f" ({len(drawn.points)} of {len(history.points)} trials drawn)"
+        svg = history_svg(drawn, title, value_label=study.target or "value")
         return {"text/plain": self._line,
                 "text/html": f'<div class="hpw-static"><div class="hpw-progress-line">{html.escape(self._line)}'
                              f"</div>{svg}</div>"}
