@@ -6,7 +6,8 @@ Ordering rules (each one a bug when broken):
 - A slot is reserved *before* the ask, which checks stop/pause under the study's lock, so no
   trial starts after ``stop()`` or ``pause()`` has returned.
 - A run is "complete" only once the last trial's TrialFinished subscribers have returned, so
-  ``add_trials`` from one of them extends the run, whatever ``parallel`` is.
+  ``add_trials`` from one of them extends the run, whatever ``parallel`` is; and the target is
+  checked again once the runner has shut down, so ``add_trials`` meanwhile extends it too.
 - Whatever ends the loop (Ctrl-C in a subscriber, the store, the algorithm, a second Ctrl-C
   while the runner shuts down), every trial still registered is booked through
   ``_record_finished``: its outcome if it had one, else FAIL "interrupted"; then the study ends.
@@ -72,18 +73,11 @@ class TrialLoop:
         instead of raised, and ``done`` is set once StudyFinished's subscribers have returned."""
         reason, error_text = INTERRUPTED, None
         try:
-            try:
-                reason = self._loop(call, runner, deadline)
-            except KeyboardInterrupt:
-                self._stop.set()  # the running trials stop at their next report, as after stop()
-                raise
-            except Exception as error:  # a Ctrl-C that broke the standard library's lock bookkeeping
-                if not isinstance(error.__context__, KeyboardInterrupt):  # (threading's Semaphore: a
-                    raise  # RuntimeError "release unlocked lock") is still the user's Ctrl-C
-                self._stop.set()
-                raise error.__context__ from None
-            finally:
-                self._settle(runner)
+            while True:
+                reason = INTERRUPTED  # until this pass returns
+                reason = self._run_once(call, runner, deadline)
+                if not self._wants_more(reason, deadline):
+                    break
             if self._storage_error is not None:  # the trials so far are saved; say why it stopped
                 raise self._storage_error
         except BaseException as error:
@@ -102,6 +96,27 @@ class TrialLoop:
                 detach()
                 if done is not None:
                     done.set()
+
+    def _run_once(self, call: _execute.BoundObjective, runner: Runner, deadline: float | None) -> str:
+        """The loop to its end, then the runner settled: every trial returned or booked."""
+        try:
+            return self._loop(call, runner, deadline)
+        except KeyboardInterrupt:
+            self._stop.set()  # the running trials stop at their next report, as after stop()
+            raise
+        except Exception as error:  # a Ctrl-C that broke the standard library's lock bookkeeping
+            if not isinstance(error.__context__, KeyboardInterrupt):  # (threading's Semaphore: a
+                raise  # RuntimeError "release unlocked lock") is still the user's Ctrl-C
+            self._stop.set()
+            raise error.__context__ from None
+        finally:
+            self._settle(runner)
+
+    def _wants_more(self, reason: str, deadline: float | None) -> bool:
+        """Whether ``add_trials`` raised the target while a complete run settled (the runner's
+        shutdown takes a while with processes or Dask): then the run goes on."""
+        with self._lock:
+            return reason == "complete" and self._end_reason(deadline) is None
 
     def _loop(self, call: _execute.BoundObjective, runner: Runner, deadline: float | None) -> str:
         while not isinstance(step := self._next_step(runner, deadline), str):

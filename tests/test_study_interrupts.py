@@ -332,6 +332,26 @@ def test_add_trials_from_the_last_trials_subscriber_runs_them(parallel):
     assert added == [True] and len(study.trials) == study.n_target == 6 and study.finish_reason == "complete"
 
 
+@pytest.mark.parametrize("runner_kind", ["inline", "threads"])
+def test_add_trials_while_a_complete_run_shuts_its_runner_down_runs_them(runner_kind):
+    """The panel's "+10" while the runner shuts down (about 40 ms with processes): `running` is still
+    True, so the panel starts no run of its own; the ending run must pick the trials up."""
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    base = InlineRunner if runner_kind == "inline" else ThreadRunner
+    added = []
+
+    class Slow(base):
+        def shutdown(self):
+            if not added and len(study.trials) == 3:
+                added.append(study.running)
+                study.add_trials(2)
+            super().shutdown()
+
+    runner = Slow() if runner_kind == "inline" else Slow(["cpu"] * 2)
+    study.optimize(lambda p: p["x"], trials=3, runner=runner, progress=False)
+    assert added == [True] and len(study.trials) == study.n_target == 5 and study.finish_reason == "complete"
+
+
 # --- items 5 and 8: wait() and StudyFinished of background runs --------------------------------------
 def test_wait_raises_the_driver_error_of_its_own_run_once_and_not_before_the_run_ends():
     study = hw.Study(space=SPACE, algo="random", seed=0)
