@@ -98,6 +98,12 @@ class CheckpointFolders:
         return WithCheckpoints(call, self, budget_name) if may_report(call) else call
 
 
+def cleaned_line(removed: int, freed: int, root: Path, keep_best: bool, has_best: bool) -> str:
+    """What ``hptune clean`` and ``%hptune clean`` print: "kept the best trial's" only when one was."""
+    kept = "" if not keep_best else " (kept the best trial's)" if has_best else " (no trial completed: none kept)"
+    return f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {root}{kept}"
+
+
 class CleanError(OSError):
     """Some checkpoint folders could not be removed; ``removed`` and ``freed`` count what was,
     ``failures`` holds each folder that stays with its error."""

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ALGORITHMS, PRUNERS, __version__
-from .checkpoints import CleanError
+from .checkpoints import CleanError, cleaned_line
 from .dask_runner import ClusterError
 from .options import (
     EXECUTOR_HELP,
@@ -41,7 +41,7 @@ from .options import (
     storage_path,
 )
 from .report import ReportError, report_file_name
-from .results import failure_summary, outside_space_note
+from .results import best_or_none, failure_summary, outside_space_note
 from .store import StorageError
 from .study import default_name
 from .trial import resolve_direction
@@ -99,8 +99,7 @@ def cmd_clean(args: argparse.Namespace) -> None:
         raise CommandError(str(error)) from None
     except CleanError as error:  # it says what could not go and what did
         raise CommandError(str(error)) from None
-    kept = "" if args.all else " (kept the best trial's)"
-    print(f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {study.checkpoints.root}{kept}")
+    print(cleaned_line(removed, freed, study.checkpoints.root, not args.all, best_or_none(study) is not None))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

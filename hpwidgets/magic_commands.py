@@ -13,7 +13,7 @@ from pathlib import Path
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from .checkpoints import CleanError
+from .checkpoints import CleanError, cleaned_line
 from .results import best_or_none
 from .study import Study
 
@@ -92,8 +92,7 @@ def clean(study: Study, keep_best: bool) -> None:
         raise UsageError(f"{error} (`%hptune stop {study.name}`)") from None
     except CleanError as error:  # some folder stayed: it names the first and what was removed
         raise UsageError(str(error)) from None
-    kept = " (kept the best trial's)" if keep_best else ""
-    print(f"removed {removed} checkpoint folders, {freed / 1e6:.1f} MB, from {study.checkpoints.root}{kept}")
+    print(cleaned_line(removed, freed, study.checkpoints.root, keep_best, best_or_none(study) is not None))
 
 
 def study_table(storage: str | None, session: Mapping[str, Study]) -> str:

@@ -117,6 +117,18 @@ def test_clean_removes_checkpoint_folders_but_the_best_trials(tmp_path: Path,
     assert capsys.readouterr().err.startswith("hptune clean: no study named 'nope'")
 
 
+def test_clean_of_a_study_without_a_complete_trial_says_it_kept_nothing(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    def objective(params: dict, trial: hw.Trial) -> float:
+        (trial.checkpoint_dir / "model.bin").write_bytes(b"w")
+        raise RuntimeError("diverged")
+    db = tmp_path / "c.db"
+    hw.tune(objective, {"x": hw.uniform(0, 1)}, algo="random", trials=3, seed=0, name="c", storage=db, progress=False)
+    capsys.readouterr()
+    assert cli.main(["clean", "c", "--storage", str(db)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(" (no trial completed: none kept)")
+
+
 def test_clean_while_another_process_runs_the_study_is_one_line(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     db, release = tmp_path / "busy.db", threading.Event()
