@@ -288,6 +288,8 @@ class Study(TrialLoop, StudyResults):
         runner = runner or make_runner(parallel, gpus=gpus, per_gpu=per_gpu, executor=executor)
         self._runner = runner
         self.algorithm.parallel, self.algorithm.pruning = runner.capacity, self.pruner is not None
+        if self.store is not None:  # the spec may follow `parallel`: Hyperband's "auto" records the mode it runs
+            self.store.update_study(self._record.id, algo=self.algorithm.spec())
         self._reset_run(trials)
         detach = self._attach_progress(progress)
         deadline = None if timeout is None else time.monotonic() + timeout

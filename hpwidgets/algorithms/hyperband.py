@@ -24,6 +24,7 @@ from typing import Any
 from ..space import Budget, SearchSpace, _plain
 from ..trial import FrozenTrial, TrialState
 from . import ALGORITHMS
+from ._spec import spec_of
 from .base import Algorithm
 from .brackets import BracketSpec, RungSpec, as_eta, bracket_table, check_budget_space
 from .config_sampler import ConfigSampler
@@ -92,6 +93,7 @@ class Hyperband(Algorithm):
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {list(MODES)}, but got mode={mode!r}")
         self.eta, self.sampler, self.mode = eta, sampler, mode
+        self._ran_async = False  # "auto" has run ASHA: its history does not fit sync brackets
 
     # --- setup and space edits -------------------------------------------------------------
     def _on_setup(self) -> None:
@@ -113,7 +115,15 @@ class Hyperband(Algorithm):
         """The mode the next ask runs in; "auto" follows ``parallel`` and the sampler."""
         if self.mode != "auto":
             return self.mode
-        return "async" if self.parallel > 1 and self.sampler == "random" else "sync"
+        return "async" if self._ran_async or (self.parallel > 1 and self.sampler == "random") else "sync"
+
+    def spec(self) -> str:
+        """As ``Algorithm.spec``; "auto" that runs ASHA is written ``mode='async'``: a reloaded study,
+        whose ``parallel`` nobody knows, must place its history in the schedule that made it."""
+        if self.mode == "auto" and self.resolved_mode == "async":
+            ours = type(self).__module__.startswith("hpwidgets.")
+            return spec_of(self.name, {**self._options, "mode": "async"}, ours)
+        return super().spec()
 
     def _build_schedule(self) -> None:
         self._async = self.resolved_mode == "async"
@@ -150,6 +160,7 @@ class Hyperband(Algorithm):
             # The study sets `parallel` after setup, when optimize starts: switch schedules
             # (the sampler has seen the history already).
             self._replay(full=False)
+        self._ran_async |= self._async
         slot = self._append(*(self._next_async() if self._async else self._next_sync()))
         params = {**self._configs[slot[2].config], self._budget_name: slot[0].rungs[slot[1]].budget}
         params = {name: params[name] for name in self.space}

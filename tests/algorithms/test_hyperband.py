@@ -383,3 +383,22 @@ def test_rungs_view_is_plain_data():
            [(1, 27, 27), (3, 9, 9), (9, 3, 3), (27, 1, 1)]
     assert sum(e["promoted"] for e in first["rungs"][0]["entries"]) == 9
     assert view[1]["rungs"][0]["entries"][0]["trial"] is None
+
+
+def test_auto_mode_records_the_asha_it_ran_so_a_reload_replays_the_same_schedule(tmp_path):
+    from hpwidgets.explain.hyperband import hyperband_view
+    from hpwidgets.explain.study import _runs
+
+    def cells(study):
+        view = hyperband_view(study.trials, study.space, _runs(study), study.algorithm.eta)
+        return [(c.bracket, c.rung, c.evaluated, c.promoted) for c in view.cells]
+
+    space = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+    db = tmp_path / "hb.db"
+    ran = hw.tune(lambda p: (p["x"] - 0.3) ** 2 + 1 / p["epochs"], space, algo="hyperband", trials=30, seed=0,
+                  name="hb", storage=db, parallel=3, progress=False)
+    loaded = hw.load_study("hb", db)
+    assert ran.algorithm.resolved_mode == loaded.algorithm.resolved_mode == "async"
+    assert loaded.algorithm.spec() == "hyperband(mode='async')" and cells(loaded) == cells(ran)
+    hw.tune(lambda p: p["x"], space, algo="hyperband", trials=4, seed=0, name="seq", storage=db, progress=False)
+    assert hw.load_study("seq", db).algorithm.spec() == "hyperband"  # one at a time: sync, as a reload picks
