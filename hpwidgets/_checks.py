@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -15,6 +16,14 @@ def checked_seed(seed: Any) -> int | None:
     if seed is not None and not is_int(seed):  # random.Random would take "x" or 1.5 and hide the typo
         raise ValueError(f"`seed` must be an int or None, but got seed={seed!r}")
     return None if seed is None else int(seed)
+
+
+def checked_name(name: Any) -> str | None:
+    """A study name: a non-empty string, or None (a generated one)."""
+    if name is None or (isinstance(name, str) and name):
+        return name
+    hint = "; the space goes second, or as `space=`" if isinstance(name, Mapping) else ""
+    raise ValueError(f"`name` must be a non-empty string or None, but got name={name!r}{hint}")
 
 
 def count(name: str, value: Any, least: int) -> int:

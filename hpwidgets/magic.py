@@ -32,6 +32,7 @@ from .magic_commands import (
     clean,
     control,
     parse_magic_line,
+    refuse_tuning_options,
     stored_study,
     study_table,
     unquote,
@@ -320,6 +321,7 @@ class HPTuneMagics(Magics):
 
     # --- line commands --------------------------------------------------------------------------
     def _command(self, line: str) -> None:
+        refuse_tuning_options(line)
         args = parse_magic_line(LINE.parse_argstring, "%hptune", line)
         if args.command == "list":
             print(study_table(storage_path(args.storage), {n: launch.study for n, launch in _STUDIES.items()}))

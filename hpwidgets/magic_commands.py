@@ -39,6 +39,14 @@ def without_comment(line: str) -> str:
     return line
 
 
+def refuse_tuning_options(line: str) -> None:
+    """``%hptune --trials 30`` (one %) would read "invalid choice: '30'": say which magic tunes."""
+    first = line.split(maxsplit=1)[0] if line.strip() else ""
+    if first.startswith("-") and first.split("=")[0] not in LINE._option_string_actions:
+        raise UsageError(f"`%hptune` (one %) manages studies: {', '.join(COMMANDS)}; to tune, start a cell with "
+                         f"`%%hptune {line.strip()}` and put the code below it")
+
+
 def parse_magic_line(parse: Callable[[str], Namespace], magic: str, line: str) -> Namespace:
     """``parse`` the line without its comment; an unclosed quote (IPython's splitter raises a
     ValueError for it) becomes a UsageError that shows the line."""

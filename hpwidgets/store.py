@@ -237,7 +237,8 @@ class Store:
             raise StorageError(
                 f"study {name!r} in {self.path} was created with direction={record.direction!r}, "
                 f"target={record.target!r}, but is now opened with direction={direction!r}, target={target!r}; "
-                f"use another study name, or delete_study({name!r}) first")
+                f"use another study name, or first delete it with all its trials: "
+                f"hpwidgets.store.Store({str(self.path)!r}).delete_study({name!r})")
         return record
 
     def get_study(self, name: str) -> StudyRecord | None:

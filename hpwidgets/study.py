@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _execute
-from ._checks import check_max_failures, check_run, checked_seed, count
+from ._checks import check_max_failures, check_run, checked_name, checked_seed, count
 from ._study_loop import TrialLoop
 from .algorithms import Algorithm, make_algorithm, stored_algorithm
 from .algorithms.base import resumed_seed
@@ -69,7 +69,7 @@ class Study(TrialLoop, StudyResults):
                  algo: str | Algorithm | None = None, *, maximize: Direction = None, minimize: Direction = None,
                  seed: int | None = None, storage: str | os.PathLike | Store | None = None,
                  max_failures: int | None = None, pruner: str | Pruner | None = None) -> None:
-        self.name = name or default_name()
+        self.name = checked_name(name) or default_name()
         self.maximize, self.target = resolve_direction(maximize, minimize)
         self.seed = checked_seed(seed)
         check_max_failures(max_failures)

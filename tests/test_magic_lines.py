@@ -198,10 +198,17 @@ def test_clean_refuses_a_running_study(ip: InteractiveShell) -> None:
 
 @pytest.mark.parametrize(("line", "message"), [
     ("", "required: command"), ("show", "needs a study name"), ("frobnicate x", "invalid choice"),
+    ("--trials 30 --algo tpe", r"^`%hptune` \(one %\) manages studies: list, show, stop, resume, report, clean; to "
+                               r"tune, start a cell with `%%hptune --trials 30 --algo tpe` and put the code below it$"),
 ])
 def test_bad_line_commands_are_usage_errors(ip: InteractiveShell, line: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         ip.run_line_magic("hptune", line)
+
+
+def test_a_line_commands_own_option_may_come_first(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.run_line_magic("hptune", "--storage none list")
+    assert capsys.readouterr().out.startswith("name")
 
 
 

@@ -165,10 +165,13 @@ def test_open_study_returns_the_stored_study_and_refuses_a_changed_direction(sto
     assert store.get_study("nope") is None
     with pytest.raises(TypeError, match="algo=3"):
         store.update_study(record.id, algo=3)
-    with pytest.raises(StorageError, match=r"direction='maximize'.*direction='minimize'"):
+    with pytest.raises(StorageError, match=r"direction='maximize'.*direction='minimize'") as refused:
         store.open_study("s", direction="minimize", target="acc", space=SPACE)
     with pytest.raises(ValueError, match=r"target='acc'.*target='loss'"):
         store.open_study("s", direction="maximize", target="loss", space=SPACE)
+    hint = str(refused.value).rsplit(": ", 1)[1]  # the call it suggests must work as written
+    exec(hint, {"hpwidgets": __import__("hpwidgets.store")})
+    assert store.get_study("s") is None
 
 
 def test_list_studies_best_value_respects_direction(store: Store) -> None:

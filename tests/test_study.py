@@ -233,12 +233,19 @@ def test_keyboard_interrupt_fails_the_running_trial_stops_the_study_and_propagat
     ({"seed": "42"}, "`seed` must be an int or None, but got seed='42'"),
     ({"seed": 1.5}, "`seed` must be an int or None, but got seed=1.5"),
     ({"max_failures": 0}, "`max_failures` must be an int >= 1, but got max_failures=0"),
+    ({"name": 5}, "`name` must be a non-empty string or None, but got name=5"),
+    ({"name": ""}, "`name` must be a non-empty string or None, but got name=''"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(kwargs, message):
     calls = []
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("`", "`")):
         quiet_tune(lambda p: calls.append(p) or 0.0, **kwargs)
     assert calls == []
+
+
+def test_a_space_given_where_the_name_goes_is_named_as_such():
+    with pytest.raises(ValueError, match=r"but got name=\{'x': Float.*; the space goes second, or as `space=`$"):
+        hw.Study(SPACE)
 
 
 def test_numpy_counts_are_taken_as_ints():
