@@ -284,6 +284,8 @@ class HPTuneMagics(Magics):
         _STUDIES[study.name] = launch
         launch.background = _in_kernel(self.shell) and not args.wait
         if _in_kernel(self.shell):
+            if args.edit:  # the panel shows "0/25 trials" before Start, not the 0/0 of a study never run
+                study.n_target = max(args.trials, len(study.trials))
             launch.dashboard = _show_dashboard(study, launch.start, edit=args.edit)
         if args.edit and launch.dashboard is not None:
             launch.pending = True  # Start on the panel calls launch.start()

@@ -340,3 +340,14 @@ def test_an_unclosed_quote_is_a_usage_error_that_shows_the_line(ip: InteractiveS
             ip.run_line_magic("hptune", full)
         else:
             ip.run_cell_magic("hptune", full, CELL)
+
+
+def test_an_edit_panel_shows_the_cells_trial_target_before_start(ip: InteractiveShell,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import hpwidgets.magic as magic
+    shown = []
+    monkeypatch.setattr(magic, "_in_kernel", lambda shell: True)  # so the panel is made, as in a kernel
+    monkeypatch.setattr(magic, "_show_dashboard", lambda study, start, edit: shown.append(study.n_target) or None)
+    ip.run_cell_magic("hptune", "--algo random --seed 0 --trials 25 --storage none --edit -o st", CELL)
+    ip.user_ns["st"].wait(30)  # no panel to click Start: the cell runs as declared
+    assert shown == [25] and len(ip.user_ns["st"].trials) == 25
