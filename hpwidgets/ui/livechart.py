@@ -2,7 +2,8 @@
 
 Bytes on the wire stay flat as a study grows: each finished trial sends only its new points (an
 ``inc`` custom message). The full figures travel in the ``snapshot`` trait, which is what a saved
-notebook keeps, so it reopens showing the charts. The snapshot is re-sent only at study end, on a
+notebook keeps (where the frontend saves widget state; JupyterLab's default does not), so it
+reopens showing the charts. The snapshot is re-sent only at study end, on a
 space edit, when a view asks (it missed messages), and otherwise *amortised*: no sooner than
 ``SNAPSHOT_EVERY_S`` and only once as many trials have been streamed since the last snapshot as it
 held, so snapshots at most about double the traffic and never make it grow per trial.
