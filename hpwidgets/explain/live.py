@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 _ESM = r"""
 const PLOT_CONFIG = @PLOT_CONFIG@;
-const KEY = "__hpwidgets_plotly_promise__";  // shared with the dashboard's live chart
+const KEY = "__hpwidgets_plotly__";  // shared with the dashboard's live chart (ui/livechart.js)
 function evaluatePlotly(code) {
   try {
     const module = { exports: {} };
@@ -51,16 +51,34 @@ function evaluatePlotly(code) {
     document.head.appendChild(script);
   });
 }
+// The page-wide plotly.js, as ui/livechart.js shares it: a promise that whichever widget first holds
+// the bundle settles, so this explainer draws once a panel's chart evaluates it, kernel or not.
+function sharedPlotly() {
+  if (!globalThis[KEY]) {
+    const shared = { started: false };
+    shared.promise = new Promise((resolve, reject) => Object.assign(shared, { resolve, reject }));
+    globalThis[KEY] = shared;
+  }
+  return globalThis[KEY];
+}
+function startPlotly(shared, code) {
+  if (code && !shared.started) {
+    shared.started = true;
+    evaluatePlotly(code).then(shared.resolve, shared.reject);
+  }
+}
 function loadPlotly(model) {
-  if (globalThis[KEY]) return globalThis[KEY];
-  if (model.get("plotly_js")) return (globalThis[KEY] = evaluatePlotly(model.get("plotly_js")));
-  return new Promise((resolve) => {  // ask Python for the bundle only when no panel loaded it
-    model.on("change:plotly_js", () => {
-      if (!globalThis[KEY]) globalThis[KEY] = evaluatePlotly(model.get("plotly_js"));
-      globalThis[KEY].then(resolve);
-    });
-    model.send({ type: "need_plotly" });
-  });
+  const shared = sharedPlotly();
+  if (!shared.started && !model.get("plotly_js")) {  // ask Python for the bundle only when no panel loaded it
+    model.on("change:plotly_js", () => startPlotly(shared, model.get("plotly_js")));
+    try {
+      model.send({ type: "need_plotly" });
+    } catch (err) {  // no kernel (a reopened notebook): a panel's chart may still load the bundle
+      console.debug("hpwidgets: could not ask for plotly.js", err);
+    }
+  }
+  startPlotly(shared, model.get("plotly_js"));
+  return shared.promise;
 }
 async function render({ model, el }) {
   const root = document.createElement("div");

@@ -7,8 +7,9 @@
 //               trials; each op is Plotly.extendTraces(div_of_chart_c, d, t)
 // Messages out: {type: "rendered"} after the first draw; {type: "resync"} when an inc was missed
 
-const PLOTLY_KEY = "__hpwidgets_plotly_promise__";
+const PLOTLY_KEY = "__hpwidgets_plotly__"; // the same key as explain/live.py's _ESM
 const MIN_REDRAW_MS = 100; // at most 10 redraws a second, whatever the trial rate
+const REFIT_AFTER_MS = 50; // one re-measure for a burst of box resizes (a sibling shown, the output attached)
 // The same as hpwidgets/charts/figures.py's PLOT_CONFIG (a test keeps them equal).
 const CONFIG = {
   responsive: true, displaylogo: false,
@@ -37,10 +38,25 @@ function evaluatePlotly(code) {
   });
 }
 
-function loadPlotly(code) {
-  // One evaluation per page, shared by every panel (the bundle is ~5 MB of JS).
-  if (!globalThis[PLOTLY_KEY]) globalThis[PLOTLY_KEY] = evaluatePlotly(code);
+// One evaluation per page, shared by every hpwidgets widget (the bundle is ~5 MB of JS): its promise
+// exists before any widget has the bundle, so a widget without one (an explainer reopened without a
+// kernel) draws as soon as a panel evaluates it. Keep in step with explain/live.py's copy.
+function sharedPlotly() {
+  if (!globalThis[PLOTLY_KEY]) {
+    const shared = { started: false };
+    shared.promise = new Promise((resolve, reject) => Object.assign(shared, { resolve, reject }));
+    globalThis[PLOTLY_KEY] = shared;
+  }
   return globalThis[PLOTLY_KEY];
+}
+
+function loadPlotly(code) {
+  const shared = sharedPlotly();
+  if (code && !shared.started) {
+    shared.started = true;
+    evaluatePlotly(code).then(shared.resolve, shared.reject);
+  }
+  return shared.promise;
 }
 
 // "dimensions[2].values" -> the array at that path in a trace, created if missing.
@@ -92,6 +108,10 @@ class ChartsView {
     this.timer = null;
     this.lastDraw = 0;
     this.resyncAsked = false;
+    this.refitTimer = null;
+    // Plotly's `responsive` follows window resizes only: a box resized by a sibling chart appearing,
+    // or attached to the page after its first draw (a reopened notebook), is re-measured here.
+    this.resizes = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => this.refitSoon());
   }
 
   div(name) {
@@ -103,6 +123,7 @@ class ChartsView {
       d.style.cssText = "flex:1 1 420px;min-width:320px;display:none";
       this.root.appendChild(d);
       this.divs[name] = d;
+      if (this.resizes) this.resizes.observe(d);
     }
     return this.divs[name];
   }
@@ -113,26 +134,49 @@ class ChartsView {
     this.figs = snapshot.charts || {};
     for (const fig of Object.values(this.figs)) for (const trace of fig.data || []) fillTrace(trace, snapshot.texts || {});
     this.plotted.clear();
-    for (const name of snapshot.order || Object.keys(this.figs)) this.draw(name);
+    const order = snapshot.order || Object.keys(this.figs);
+    for (const name of order) this.place(name); // every box its final width before plotly measures one
+    for (const name of order) this.draw(name);
     this.applied = snapshot.seq;
     this.resyncAsked = false;
     this.pending = this.pending.filter((m) => m.seq > this.applied);
     this.flush();
   }
 
-  draw(name) {
+  // Show chart `name`'s box (with its share of the row) when it has points, else hide it.
+  place(name) {
     const fig = this.figs[name];
     const d = this.div(name);
-    if (!fig || countPoints(fig) === 0) {
-      d.style.display = "none";
-      return;
-    }
-    d.style.display = "";
+    const shown = Boolean(fig) && countPoints(fig) > 0;
+    d.style.display = shown ? "" : "none";
     // The slice grid, and parallel coordinates with many axes, span the full width (charts/figures.py).
-    const wide = name === "slices" || Boolean(fig.layout && fig.layout.meta && fig.layout.meta.hpw_full_width);
-    d.style.flexBasis = wide ? "100%" : "420px";
-    this.Plotly.react(d, fig.data, fig.layout, CONFIG);
+    const wide = name === "slices" || Boolean(fig && fig.layout && fig.layout.meta && fig.layout.meta.hpw_full_width);
+    if (shown) d.style.flexBasis = wide ? "100%" : "420px";
+    return shown;
+  }
+
+  draw(name) {
+    if (!this.place(name)) return;
+    const fig = this.figs[name];
+    this.Plotly.react(this.divs[name], fig.data, fig.layout, CONFIG);
     this.plotted.add(name);
+  }
+
+  refitSoon() {
+    if (this.refitTimer === null) this.refitTimer = setTimeout(() => this.refit(), REFIT_AFTER_MS);
+  }
+
+  // Redraw at its box's width every drawn chart whose figure has another width (a hidden or detached
+  // box measures 0: it is left alone until it is shown).
+  refit() {
+    this.refitTimer = null;
+    for (const name of this.plotted) {
+      const d = this.divs[name];
+      const drawn = d._fullLayout ? d._fullLayout.width : null;
+      if (!drawn || d.clientWidth === 0 || Math.abs(drawn - d.clientWidth) <= 1) continue;
+      Promise.resolve(this.Plotly.Plots.resize(d))
+        .catch((err) => console.debug("hpwidgets: resize skipped", name, err));
+    }
   }
 
   receive(msg) {
@@ -204,6 +248,8 @@ class ChartsView {
 
   dispose() {
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.refitTimer !== null) clearTimeout(this.refitTimer);
+    if (this.resizes) this.resizes.disconnect();
     for (const d of Object.values(this.divs)) this.Plotly.purge(d);
   }
 }

@@ -35,6 +35,12 @@ SPACE_HEADER = ".hpw-space-accordion .jupyter-widget-Collapse-header"
 SLIDER_TRACK = ".hpw-dim-{name} .noUi-target"
 SLIDER_UPPER = ".hpw-dim-{name} .noUi-handle-upper"
 GREY = "rgb(200, 200, 200)"  # charts/figures.py GREY (#c8c8c8): a trial outside the edited space
+CHARTS = ".hpw-charts"  # one per live chart view (ui/livechart.js)
+# JS: per chart view, [chart name, box width, plotly's SVG width or null] of each shown chart.
+_CHART_WIDTHS = """(sel) => Array.from(document.querySelectorAll(sel), (view) =>
+    Array.from(view.querySelectorAll('.hpw-chart')).filter((d) => d.style.display !== 'none').map((d) => {
+        const svg = d.querySelector('.main-svg');
+        return [d.dataset.chart, d.clientWidth, svg ? Number(svg.getAttribute('width')) : null]; }))"""
 
 # JS: the open notebook panel (the same expression works in both apps).
 _PANEL = "window.jupyterapp.shell.currentWidget"
@@ -42,7 +48,7 @@ _PANEL = "window.jupyterapp.shell.currentWidget"
 
 def tuning_notebook() -> nbformat.NotebookNode:
     """Cell 0 loads the extension, cell 1 tunes (background search), cell 2 reports the study as JSON,
-    cell 3 shows its explainer."""
+    cell 3 shows its explainer, cell 4 shows its panel again."""
     tune = (f"%%hptune --algo random --prune median --trials {TRIALS} --seed 0 --maximize acc --name browser "
             f"--storage none -o study\n"
             f"x = hp.uniform(0, 1)\nimport time\ntime.sleep({TRIAL_SLEEP_S})  # time to watch points appear\n"
@@ -52,7 +58,7 @@ def tuning_notebook() -> nbformat.NotebookNode:
               "'reason': study.finish_reason, 'x': study.space['x'].to_dict(), "
               "'last_x': study.trials[-1].params['x']}))")
     explain = "from hpwidgets import explain\nexplain.show(study)  # random search: the GP view; drawn once"
-    cells = ["%load_ext hpwidgets", tune, report, explain]
+    cells = ["%load_ext hpwidgets", tune, report, explain, "%hptune show browser"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "hpwidgets browser test", "language": "python"}
     return nb
@@ -216,6 +222,22 @@ class NotebookPage:
         if panel.count():
             panel.first.evaluate("el => el.scrollIntoView({block: 'start'})")
         self.page.screenshot(path=str(path))
+
+
+def wait_charts_fit(page: Page, views: int, timeout_s: float = 15) -> list[list[list[Any]]]:
+    """Wait until ``views`` chart views are drawn and every shown chart's SVG fits its box; their widths.
+
+    A plotly SVG wider than its box is clipped: its right part (later trials, the title's end) is hidden.
+    """
+    fits = (f"([sel, n]) => {{ const views = ({_CHART_WIDTHS})(sel); return views.length >= n && views.every("
+            "(v) => v.length > 0 && v.every(([, box, svg]) => svg !== null && box > 0 && svg <= box + 1)); }")
+    try:
+        page.wait_for_function(fits, arg=[CHARTS, views], timeout=timeout_s * 1000, polling=100)
+    except PlaywrightTimeout:
+        widths = page.evaluate(_CHART_WIDTHS, CHARTS)
+        raise AssertionError(f"after {timeout_s:.0f}s a chart's SVG is still wider than its box (or undrawn), "
+                             f"per view [chart, box px, SVG px]: {widths}") from None
+    return list(page.evaluate(_CHART_WIDTHS, CHARTS))
 
 
 OpenNotebook = Callable[[str, str], NotebookPage]  # the conftest fixture: (app URL path, notebook name)

@@ -1,13 +1,17 @@
 """The one scenario both frontends must pass: live points, the pruner shown, a slider drag that reaches
-Python, Stop, the study's explainer drawn once, and a re-run cell that stops its own search."""
+Python, Stop, the panel shown again with charts that fit their boxes, the study's explainer drawn once,
+and a re-run cell that stops its own search. Also the chart and explainer modules in a blank page."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
-from browser_notebook import TRIAL_SLEEP_S, TRIALS, NotebookPage
+from browser_notebook import TRIAL_SLEEP_S, TRIALS, NotebookPage, wait_charts_fit
+from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # Proving that *no* point appears needs a window of time: several trial durations after the
 # chart has caught up with the stopped study (it redraws at most every 0.1 s; ui/livechart.js).
@@ -69,6 +73,16 @@ def check_space(state: dict[str, Any], shown: float) -> None:
     assert 0 <= state["last_x"] <= x["high"], f"the last trial ignored the edited space: {state}"
 
 
+def check_shown_panel_fits(nb: NotebookPage) -> None:
+    """`%hptune show` of the stopped study: a second panel whose first draw holds every chart, and each
+    chart's SVG fits its box (the history chart, drawn while still alone in its row, kept the row's width)."""
+    nb.run_cell(4)
+    assert "Error" not in nb.output_text(4), f"%hptune show failed:\n{nb.describe()}"
+    views = wait_charts_fit(nb.page, 2)
+    names = {chart[0] for chart in views[-1]}
+    assert {"history", "parallel"} <= names, f"the shown panel draws {names}: no two charts share a row"
+
+
 def check_explainer(nb: NotebookPage) -> None:
     """The stopped study's explainer (an anywidget sharing the panel's plotly.js) draws its figures."""
     nb.run_cell(3)
@@ -96,5 +110,68 @@ def check_live_panel(nb: NotebookPage, screenshot: Path) -> None:
     state = check_stop(nb)
     nb.screenshot(screenshot)  # the stopped panel: grey out-of-range points, the opened slider
     check_space(state, shown)
+    check_shown_panel_fits(nb)
     check_explainer(nb)
     check_rerun(nb)
+
+
+# JS: an explainer, then (without a kernel) a panel's chart drawn into a detached element and attached
+# afterwards, as a notebook reopened from saved widget state mounts them. Fake anywidget models; with
+# `kernel`, the explainer's request for plotly.js is answered as Python answers it. What the widgets sent.
+_MOUNT_WIDGETS = """async ({livechart, explainer, plotly, snapshot, figures, kernel}) => {
+    const load = async (src) => (await import(URL.createObjectURL(new Blob([src], {type: 'text/javascript'})))).default;
+    const sent = [];
+    const fakeModel = (state) => {
+        const handlers = {};
+        const emit = (event) => (handlers[event] || []).forEach((fn) => fn());
+        return {get: (key) => state[key], on: (event, fn) => (handlers[event] = handlers[event] || []).push(fn),
+                off: (event, fn) => (handlers[event] = (handlers[event] || []).filter((h) => h !== fn)),
+                send: (msg) => {
+                    sent.push(msg.type);
+                    if (!kernel || msg.type !== 'need_plotly') return;
+                    setTimeout(() => { state.plotly_js = plotly; emit('change:plotly_js'); });
+                }};
+    };
+    const above = document.body.appendChild(document.createElement('div'));
+    (await load(explainer)).render({model: fakeModel({plotly_js: '', figures}), el: above});  // waits for plotly.js
+    if (!kernel) {
+        const el = document.createElement('div');
+        await (await load(livechart)).render({model: fakeModel({plotly_js: plotly, snapshot}), el});
+        document.getElementById('row').appendChild(el);
+    }
+    return sent;
+}"""
+
+
+def blank_page_widgets() -> dict[str, Any]:
+    """The two anywidget modules, plotly.js, and a finished 1-D study's chart snapshot and GP figures."""
+    import hpwidgets as hw
+    from hpwidgets.explain.live import _ESM, Explainer
+    from hpwidgets.ui import livechart
+    from hpwidgets.ui.livechart import LiveChart
+
+    study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=4, storage=None)
+    study.optimize(lambda params: (params["x"] - 0.3) ** 2, trials=12, progress=False)
+    chart = LiveChart(study.space, trials=study.trials)
+    figures = json.dumps(Explainer(study, "gp", mode="static").figures())
+    module = Path(livechart.__file__).with_name("livechart.js").read_text(encoding="utf-8")
+    return {"livechart": module, "explainer": _ESM, "plotly": chart.plotly_js, "snapshot": chart.snapshot,
+            "figures": figures}
+
+
+def check_widgets_in_blank_page(page: Page, kernel: bool) -> None:
+    """With a kernel, an explainer draws from the plotly.js it asks for. Without one (a reopened notebook),
+    an explainer above a panel draws once the panel's chart loads plotly.js, and that chart, drawn before
+    it was attached, fits its 1000 px row once attached."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_content('<body style="margin:0"><div id="row" style="width:1000px"></div></body>')
+    sent = page.evaluate(_MOUNT_WIDGETS, {**blank_page_widgets(), "kernel": kernel})
+    assert "need_plotly" in sent, f"the explainer, alone with no plotly.js, did not ask for it: it sent {sent}"
+    try:
+        page.wait_for_function("() => document.querySelector('.hpw-explainer .main-svg')", timeout=15_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"the explainer never drew (kernel={kernel}; sent {sent}; errors {errors})") from None
+    if not kernel:
+        views = wait_charts_fit(page, 1)
+        assert {"history", "parallel"} <= {chart[0] for chart in views[0]}, f"charts drawn: {views}"
