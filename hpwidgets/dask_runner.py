@@ -5,7 +5,9 @@ still records every result itself and alone writes the store. GPU trials ask Das
 worker resource ``GPU`` (start workers with ``--resources GPU=1``, one worker per GPU as
 dask-cuda does); ``per_gpu=K`` asks for ``1/K`` of a GPU so K trials share one. A worker that
 dies mid-trial has its task re-run elsewhere by the scheduler (up to its ``allowed-failures``);
-past that the trial is FAIL with "worker died". Either way it is recorded exactly once.
+past that the trial is FAIL with "worker died". Either way it is recorded exactly once. The
+scattered objective may end up on one worker alone (Dask's memory manager drops extra copies):
+should that worker die, Dask drops the trial's task with it, and the trial is sent once more.
 Reports travel live through a scheduler queue named after the task, and a prune or Stop goes
 back through a scheduler event of the same name (``runner.relay_reports``).
 """
@@ -16,6 +18,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError
 from typing import Any
 from urllib.parse import urlparse
 
@@ -43,11 +46,37 @@ def connect(executor: Any) -> tuple[Any, bool]:
     except ImportError as error:
         raise ImportError("executor='dask://...' needs Dask: pip install 'hpwidgets[dask]'") from error
     address = scheduler_address(executor)
+    if address.startswith("tls://") and not tls_configured():
+        raise ClusterError(no_certificates(executor))
     try:
         return Client(address, set_as_default=False), True
     except (OSError, ValueError) as error:  # Dask's connect timeout is an OSError; a bad address a ValueError
         raise ClusterError(f"cannot reach the Dask scheduler at {executor!r} ({error}); start one with "
                            f"`dask scheduler` and a worker with `dask worker {address}`") from None
+    except TypeError:  # Dask's word for a TLS address without certificates, should the check above miss one
+        if not address.startswith("tls://"):
+            raise
+        raise ClusterError(no_certificates(executor)) from None
+
+
+def tls_configured() -> bool:
+    """Whether Dask's configuration gives a Client made from a string the certificates TLS needs.
+    Checked before making one: without them its constructor fails deep inside (a TypeError) and
+    leaves the half-made Client's event loop thread running."""
+    import dask
+    from distributed.security import Security
+    if dask.config.get("distributed.client.security-loader", None):
+        return True  # the loader's answer is only known by calling it: the Client will
+    try:
+        return Security().get_connection_args("client")["ssl_context"] is not None
+    except Exception:  # an unreadable certificate file: the Client reports it in its own words
+        return True
+
+
+def no_certificates(executor: str) -> str:
+    return (f"cannot connect to the Dask scheduler at {executor!r}: a TLS address needs certificates, and "
+            f"Dask's configuration names none; pass a distributed.Client made with security=... as the "
+            f"executor, or set distributed.comm.tls.ca-file, .client.cert and .client.key in Dask's configuration")
 
 
 def scheduler_address(executor: str) -> str:
@@ -132,32 +161,54 @@ class DaskRunner(ThreadRunner):
             self._payloads[id(call)] = (call_kept, data, scattered)  # keep `call` alive: ids are reused
             return scattered
 
+    def _drop_payload(self, call: Any, scattered: Any) -> None:
+        """Scatter the objective again at its next use (unless another trial did already): its task
+        is forgotten, and Dask may not yet say so of the scattered data."""
+        with self._payload_lock:
+            call_kept, data, now = self._payloads[id(call)]
+            if now is scattered:
+                self._payloads[id(call)] = (call_kept, data, None)
+
     def _run(self, call: Any, number: int, params: Mapping[str, Any], device: str, *, target: str | None,
              on_report: PruneHook | None, stopping: Callable[[], bool] | None, measure: bool) -> workers.Outcome:
-        from distributed import Event, KilledWorker, Queue
+        from distributed import KilledWorker
+        shown = Shown()  # across sends: a task sent again repeats the reports already shown
+        lost = ""
+        for _send in range(2):
+            payload = self._payload(call)
+            try:
+                outcome = self._send(call, payload, number, params, device, target, on_report, stopping, shown)
+            except CancelledError as error:  # dropped with the objective's data, whose last worker died
+                self._drop_payload(call, payload)
+                lost = f"dask: the trial's task was dropped twice ({error})"
+                continue
+            except KilledWorker as error:
+                return lost_trial(number, params, device, f"worker died: {error}")
+            except Exception as error:  # a lost connection must not end the search
+                return lost_trial(number, params, device, f"dask: {type(error).__name__}: {error}")
+            replay_reports(outcome, params, on_report, skip=shown.count)
+            return outcome
+        return lost_trial(number, params, device, lost)
+
+    def _send(self, call: Any, payload: Any, number: int, params: Mapping[str, Any], device: str,
+              target: str | None, on_report: PruneHook | None, stopping: Callable[[], bool] | None,
+              shown: Shown) -> workers.Outcome:
+        """One Dask task for the trial, with its reports relayed live while it runs."""
+        from distributed import Event, Queue
         key = f"hpwidgets-trial-{number}-{uuid.uuid4().hex[:8]}"
         live = may_report(call)  # an objective(params) never reports: no queue or event on the scheduler
         reports, halt = (Queue(key, client=self.client), Event(key, client=self.client)) if live else (None, None)
-        shown = Shown()
-        future = self.client.submit(dask_trial, self._payload(call), number, dict(params), device, target,
-                                    self._hosts, key if live else None, key=key, pure=False,
-                                    resources=self._resources())
+        future = self.client.submit(dask_trial, payload, number, dict(params), device, target, self._hosts,
+                                    key if live else None, key=key, pure=False, resources=self._resources())
         try:
             # A retried task (its worker died) reports again into the same queue; ``shown`` lets
             # through only what goes past the dead attempt's reports.
             if live:
                 relay_reports(future, lambda: reports.get(batch=True), halt.set,
                               Trial(number, params, device=device), on_report, stopping, shown)
-            outcome = workers.decode(future.result())
-        except KilledWorker as error:
-            return lost_trial(number, params, device, f"worker died: {error}")
-        except Exception as error:  # a lost connection must not end the search
-            return lost_trial(number, params, device, f"dask: {type(error).__name__}: {error}")
-        finally:
-            if live:
-                _release(reports, halt)
-        replay_reports(outcome, params, on_report, skip=shown.count)
-        return outcome
+            return workers.decode(future.result())
+        finally:  # at once: a task the cluster still holds for us is computed again if its worker dies
+            _release(future, reports, halt)
 
     def _learn(self, device: str, outcome: workers.Outcome) -> None:
         if outcome.out_of_memory and self._gpus and self._per_gpu > 1:
@@ -168,17 +219,20 @@ class DaskRunner(ThreadRunner):
         super().shutdown()
         with self._payload_lock:
             for _call, _data, scattered in self._payloads.values():
-                scattered.release()  # the workers may drop it
+                if scattered is not None:  # None: dropped, and not scattered again yet
+                    scattered.release()  # the workers may drop it
             self._payloads.clear()
         if self._owned:
             self.client.close()
             self._owned = False
 
 
-def _release(reports: Any, halt: Any) -> None:
-    """Drop a finished trial's queue and event from the scheduler (best effort: it may be gone)."""
+def _release(future: Any, reports: Any = None, halt: Any = None) -> None:
+    """Drop a finished trial's task, queue and event from the scheduler (best effort: it may be gone)."""
     try:
-        reports.close()
-        halt.clear()
+        future.release()
+        if reports is not None:
+            reports.close()
+            halt.clear()
     except Exception:  # a lost scheduler has nothing left to release
         pass

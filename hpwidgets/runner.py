@@ -30,6 +30,7 @@ from . import workers
 from ._checks import count
 from ._execute import may_report
 from ._payload import PayloadFile, write_payload
+from ._process_pool import WorkerPool
 from .devices import (
     AUTO_MAX_PER_GPU,
     GpuInfo,
@@ -179,6 +180,11 @@ def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Cal
     the (attempt, step, metrics) waiting, without blocking) and call ``halt`` once the study
     prunes the trial or stops. A broken channel just ends the relaying early."""
     halted = False
+    # Waiting on an event, not on ``future.exception(timeout)``: each timeout raised there leaves a
+    # traceback cycle holding a Dask future, whose task the cluster then keeps, and recomputes when
+    # the worker holding it dies. The event also picks a short trial up at once, not at the next poll.
+    ended = threading.Event()
+    future.add_done_callback(lambda _future: ended.set())
     try:
         while True:
             done = future.done()  # read first: every report put before the end is drained below
@@ -193,18 +199,9 @@ def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Cal
             if stopping is not None and not halted and stopping():
                 halt()
                 halted = True
-            _wait(future, RELAY_INTERVAL_S)
+            ended.wait(RELAY_INTERVAL_S)
     except (OSError, EOFError, RuntimeError) as error:  # the manager or scheduler went away
         log.warning("live reports of trial %s stopped (%s); the rest arrive when it ends", proxy.number, error)
-
-
-def _wait(future: Any, timeout: float) -> None:
-    """Until the future is done or ``timeout`` passes (both concurrent and Dask futures), so a
-    short trial is picked up at once rather than at the next poll."""
-    try:
-        future.exception(timeout=timeout)
-    except Exception:  # TimeoutError while it runs; a cancelled one is read by its caller
-        return
 
 
 def drain_queue(reports: Any) -> list[Any]:
@@ -237,41 +234,21 @@ def lost_trial(number: int, params: Mapping[str, Any], device: str, reason: str)
 class ProcessRunner(ThreadRunner):
     """Trials in worker processes (spawned: safe with CUDA); objectives are pickled by value.
 
-    A worker process that dies breaks the whole pool: the pool is rebuilt and the trial retried
-    once; a second death marks it FAIL.
+    A worker process that dies breaks the whole pool (``_process_pool.py``): the pool is rebuilt,
+    the trial whose process died is retried once (a second death marks it FAIL), and the trials
+    that were running beside it are sent again without that counting against them.
     """
 
     def __init__(self, slots: Sequence[str] | Mapping[str, int] | SlotPool, *, autosize: bool = False,
                  threads: int | None = None) -> None:
         super().__init__(slots, autosize=autosize, threads=threads)
-        self._workers = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
+        size = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
+        self._processes = WorkerPool(size, self.threads)
         self._lock = threading.Lock()
-        self._processes: Any = None
-        self._generation = 0
         self._payloads: dict[int, tuple[Any, PayloadFile]] = {}
         self._folder: str | None = None  # holds the pickled objectives while the runner lives
         self._manager: Any = None  # serves each trial's report queue and halt event
         self._idle_channels: list[tuple[Any, Any]] = []
-
-    def _process_pool(self) -> tuple[Any, int]:
-        with self._lock:
-            if self._processes is None:
-                import multiprocessing
-                import sys
-                from concurrent.futures import ProcessPoolExecutor
-                main = sys.modules.get("__main__")
-                if main is not None and not hasattr(main, "__spec__"):
-                    # IPython's user module stands in for __main__ without a __spec__, and spawn reads it.
-                    main.__spec__ = None
-                self._processes = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                                      initializer=workers.init_process, initargs=(self.threads,))
-            return self._processes, self._generation
-
-    def _renew(self, generation: int) -> None:
-        with self._lock:  # only the first thread to see the broken pool replaces it
-            if generation == self._generation and self._processes is not None:
-                self._processes.shutdown(wait=False, cancel_futures=True)
-                self._processes, self._generation = None, generation + 1
 
     def _channel(self) -> tuple[Any, Any]:
         """An idle (report queue, halt event) pair that a worker process can reach: reused, since
@@ -306,21 +283,22 @@ class ProcessRunner(ThreadRunner):
         payload = self._payload(call)
         live = may_report(call)  # an objective(params) never reports: no channel to set up
         shown = Shown()
-        for _attempt in range(2):
-            processes, generation = self._process_pool()
+        deaths = 0
+        while deaths < 2:  # ends: each free resend follows a death charged to another trial (twice at most)
             channel = self._channel() if live else None
+            run = None
             try:
-                future: Future[dict[str, Any]] = processes.submit(
-                    workers.remote_trial, payload, number, dict(params), device, target, measure, self.threads,
-                    channel)
+                future, run = self._processes.submit(workers.remote_trial, payload, number, dict(params), device,
+                                                     target, measure, self.threads, channel)
                 if channel is not None:
                     relay_reports(future, functools.partial(drain_queue, channel[0]), channel[1].set,
                                   Trial(number, params, device=device), on_report, stopping, shown)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
-                self._renew(generation)
+                deaths += self._processes.broke(run)  # 0 when another trial's process died
                 continue
             finally:
+                self._processes.done(run)
                 if channel is not None:
                     self._give_back(channel)
             replay_reports(outcome, params, on_report, skip=shown.count)
@@ -330,10 +308,8 @@ class ProcessRunner(ThreadRunner):
 
     def shutdown(self) -> None:
         super().shutdown()
+        self._processes.shutdown()
         with self._lock:
-            if self._processes is not None:
-                self._processes.shutdown(wait=True)
-                self._processes = None
             if self._manager is not None:
                 self._idle_channels.clear()
                 self._manager.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -231,6 +232,23 @@ def test_an_unreachable_scheduler_is_one_line_on_the_command_line(unreachable, t
     assert len(error.splitlines()) == 1
 
 
+def io_loops() -> int:
+    return sum(thread.name == "IO loop" for thread in threading.enumerate())
+
+
+def test_a_tls_address_without_certificates_is_one_clear_error() -> None:
+    """Dask refuses a tls:// address with no TLS settings by a TypeError from deep inside its
+    Client, whose event loop then runs on; it is the user's input, told in one line."""
+    loops = io_loops()
+    with dask.config.set({"distributed.comm.tls.ca-file": None, "distributed.comm.tls.client.cert": None}), \
+            pytest.raises(ClusterError, match=r"^cannot connect to the Dask scheduler at 'tls://127\.0\.0\.1:1': "
+                                              r"a TLS address needs certificates.* pass a distributed\.Client made "
+                                              r"with security=\.\.\. as the executor"):
+        hw.tune(lambda params: params["x"], SPACE, trials=1, executor="tls://127.0.0.1:1", storage=None,
+                progress=False)
+    assert io_loops() == loops  # no half-made Client left running
+
+
 def test_a_scheduler_without_workers_is_named_after_a_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dask_runner, "WAIT_FOR_WORKERS_S", 0.5)
     with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
@@ -271,3 +289,68 @@ def test_a_lost_objective_is_scattered_again(client) -> None:
     again = cluster._payload(call)
     assert again is not first and again.status == "finished"
     cluster.shutdown()
+
+
+def test_a_finished_trial_leaves_no_task_on_the_cluster(client) -> None:
+    """Its future is released once its result is in: a task still held is recomputed should the
+    worker holding its result die, a second run of a trial already recorded."""
+    def trial_tasks() -> set[str]:
+        keys = client.run_on_scheduler(lambda dask_scheduler: [str(key) for key in dask_scheduler.tasks])
+        return {key for key in keys if key.startswith("hpwidgets-trial")}
+
+    def objective(params, trial):
+        time.sleep(0.2)  # the study's thread waits through a few 50 ms polls for its live reports
+        trial.report(0, loss=params["x"])
+        return params["x"]
+
+    def trial_futures() -> list[distributed.Future]:
+        # type(), not isinstance: reading __class__ makes some of torch's objects warn
+        return [kept for kept in gc.get_objects()
+                if type(kept) is distributed.Future and str(kept.key).startswith("hpwidgets-trial")]
+
+    before = trial_tasks()
+    gc.collect()
+    gc.disable()  # a future kept by a reference cycle would last until some later collection
+    try:
+        study = hw.tune(objective, SPACE, trials=2, parallel=2, executor=client, storage=None, progress=False)
+        deadline, left = time.monotonic() + 5, {"not read yet"}
+        while left and time.monotonic() < deadline:  # a release reaches the scheduler asynchronously
+            left = trial_tasks() - before
+            time.sleep(0.02)
+        kept = trial_futures()
+    finally:
+        gc.enable()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert left == set()
+    assert kept == []  # and the waits left no reference cycle that holds one
+
+
+def test_a_trial_dropped_with_the_objectives_data_is_sent_again(client, tmp_path) -> None:
+    """Dask's memory manager may leave the scattered objective on one worker alone; when that worker
+    dies, Dask drops the trial's task with it. Cancelling the objective's data drops it the same way."""
+    runner = dask_runner.DaskRunner(client)
+    started, dropped = tmp_path / "started", tmp_path / "dropped"
+
+    def objective(params, trial):
+        if not started.exists():  # the first send: holds its worker thread until its task is dropped
+            started.touch()
+            deadline = time.monotonic() + 30
+            while not dropped.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return -1.0
+        return 0.5
+
+    def drop_the_objective() -> None:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ((_call, _data, scattered),) = runner._payloads.values()
+        client.cancel(scattered)
+        dropped.touch()
+
+    dropper = threading.Thread(target=drop_the_objective)
+    dropper.start()
+    study = hw.Study(space=SPACE, algo="random", seed=0)
+    study.optimize(objective, trials=1, runner=runner, progress=False)
+    dropper.join()
+    assert [(t.state, t.value, t.error) for t in study.trials] == [(TrialState.COMPLETE, 0.5, None)]
