@@ -5,18 +5,26 @@ whole: every run in flight gets ``BrokenProcessPool`` and the pool terminates it
 processes. So each run says which process took it, as it starts, through a pipe per pool: the
 runner charges a death only to the run whose own process died, and sends the others again
 without counting it against them.
+
+The workers, and the manager process that serves the report queues and halt events, ignore
+SIGINT from birth (it stays blocked while they are spawned): a terminal's Ctrl-C or Jupyter's
+interrupt goes to the whole process group, and the study, not the signal, stops their trials
+(through the halt event); a second Ctrl-C has the runner ``terminate`` them.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import queue
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 from . import workers
@@ -25,9 +33,87 @@ EXIT_WAIT_S = 2.0  # how long a broken pool's processes get to end (it terminate
 _announcements: Any = None  # in a worker process: the write end of its pool's pipe
 
 
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Processes spawned meanwhile start with SIGINT blocked, so that a Ctrl-C while they start
+    up (re-running the main script may import torch for seconds) waits for ``ignore_sigint``."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks; the initializer's SIG_IGN alone
+        yield
+        return
+    from multiprocessing import resource_tracker
+    resource_tracker.ensure_running()  # started inside, it would unblock SIGINT once it is up
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_sigint() -> None:
+    """In a worker or manager process: ignore SIGINT, dropping one that came while it started."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def spawn_context() -> Any:
+    """multiprocessing's "spawn" context (safe with CUDA), for the pool and the manager alike."""
+    import multiprocessing
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        # IPython's user module stands in for __main__ without a __spec__, and spawn reads it.
+        main.__spec__ = None
+    return multiprocessing.get_context("spawn")
+
+
+def start_manager() -> Any:
+    """A started multiprocessing manager (in a spawned process) that ignores SIGINT."""
+    from multiprocessing.managers import SyncManager
+    manager = SyncManager(ctx=spawn_context())
+    with sigint_blocked():
+        manager.start(ignore_sigint)
+    return manager
+
+
+def drain_queue(reports: Any) -> list[Any]:
+    """Everything waiting in a ``queue.Queue``-like queue (a manager's proxy), without blocking."""
+    items = []
+    while True:
+        try:
+            items.append(reports.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def wait_for_reports(reports: Any, timeout: float) -> list[Any]:
+    """What waits in a manager's report queue, once something does or ``timeout`` seconds pass."""
+    try:
+        first = reports.get(timeout=timeout)
+    except queue.Empty:
+        return []
+    return [first, *drain_queue(reports)]
+
+
+def check_main_reimportable() -> None:
+    """Spawned worker processes first run the main script again (CPython's spawn start method);
+    a script read from stdin has no file to run, and every trial would fail in its worker."""
+    from multiprocessing import process
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if getattr(main, "__spec__", None) is not None or path is None:
+        return  # run as a module (-m), or no main file at all (Jupyter, -c): nothing to re-run
+    full = path if os.path.isabs(path) or process.ORIGINAL_DIR is None else os.path.join(process.ORIGINAL_DIR, path)
+    if not os.path.isfile(full):
+        raise ValueError(f"executor='processes' starts worker processes that run the main script again, but it "
+                         f"was not read from a file (__main__.__file__={path!r}); save it to a .py file and run "
+                         f"that, or use executor='threads'")
+
+
 def init_worker(threads: int | None, announcements: Any) -> None:
-    """Process-pool initializer: keep the pipe each run announces itself on."""
+    """Process-pool initializer: ignore SIGINT, and keep the pipe each run announces itself on."""
     global _announcements
+    ignore_sigint()
     _announcements = announcements
     workers.init_process(threads)
 
@@ -63,6 +149,7 @@ class WorkerPool:
         self._ids = itertools.count()
         self._runs: dict[int, tuple[int, int | None]] = {}  # run in flight -> (generation, pid once it started)
         self._blamed: dict[int, set[int] | None] = {}  # broken generation -> pids that died (None: any run's)
+        self._terminated: set[int] = set()  # generations ended by ``terminate``
 
     def submit(self, call: Callable[..., Any], *args: Any) -> tuple[Future[Any], int]:
         """``call(*args)`` in a worker process, and the run's id for ``broke`` and ``done``."""
@@ -72,7 +159,8 @@ class WorkerPool:
             run = next(self._ids)
             self._runs[run] = (self._generation, None)
         try:
-            future = executor.submit(announced, run, call, *args)
+            with sigint_blocked():  # the submit may spawn a worker process
+                future = executor.submit(announced, run, call, *args)
         except BrokenProcessPool as error:  # it broke since: the caller handles it like a run's own break
             future = Future()
             future.set_exception(error)
@@ -91,6 +179,21 @@ class WorkerPool:
             pid = self._runs[run][1]
         return blamed is None or pid in blamed
 
+    def terminated(self, run: int) -> bool:
+        """Whether ``run``'s pool was ended by ``terminate`` (asked after ``broke``, before ``done``)."""
+        with self._lock:
+            return self._runs[run][0] in self._terminated
+
+    def terminate(self) -> None:
+        """End the worker processes now (they ignore SIGINT); their runs get ``BrokenProcessPool``."""
+        with self._lock:
+            if self._executor is None:
+                return
+            self._terminated.add(self._generation)
+            processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
+
     def done(self, run: int | None) -> None:
         """``run`` is over (None: it was never submitted)."""
         with self._lock:
@@ -103,14 +206,8 @@ class WorkerPool:
 
     def _executor_now(self) -> Any:
         if self._executor is None:
-            import multiprocessing
-            import sys
             from concurrent.futures import ProcessPoolExecutor
-            main = sys.modules.get("__main__")
-            if main is not None and not hasattr(main, "__spec__"):
-                # IPython's user module stands in for __main__ without a __spec__, and spawn reads it.
-                main.__spec__ = None
-            context = multiprocessing.get_context("spawn")
+            context = spawn_context()
             self._pipe = context.Pipe(duplex=False)
             self._executor = ProcessPoolExecutor(self._size, mp_context=context, initializer=init_worker,
                                                  initargs=(self._threads, self._pipe[1]))

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -30,7 +29,15 @@ from . import workers
 from ._checks import count
 from ._execute import may_report
 from ._payload import PayloadFile, write_payload
-from ._process_pool import WorkerPool
+from ._process_pool import (
+    EXIT_WAIT_S,
+    WorkerPool,
+    check_main_reimportable,
+    drain_queue,
+    start_manager,
+    wait_for_reports,
+)
+from ._study_loop import INTERRUPTED
 from .devices import (
     AUTO_MAX_PER_GPU,
     GpuInfo,
@@ -132,6 +139,7 @@ class ThreadRunner(Runner):
         # Threads start lazily, so room for every slot "auto" may open costs nothing up front.
         self._most = len(self.pool.devices) * AUTO_MAX_PER_GPU if autosize else self.pool.capacity
         self._threads: ThreadPoolExecutor | None = None  # made on first submit, again after a shutdown
+        self._jobs: set[Future[None]] = set()  # submitted and not yet returned
 
     def submit(self, job: Job, slot: Slot | None = None) -> None:
         taken = slot if slot is not None else self.pool.acquire()  # blocks while every slot is busy
@@ -145,7 +153,9 @@ class ThreadRunner(Runner):
             finally:
                 self.pool.release(taken)
 
-        self._threads.submit(run)
+        submitted = self._threads.submit(run)
+        self._jobs.add(submitted)
+        submitted.add_done_callback(self._jobs.discard)
 
     def shutdown(self) -> None:
         threads, self._threads = self._threads, None  # a later run (a reused runner) gets new threads
@@ -175,10 +185,13 @@ class Shown:
 
 
 def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Callable[[], None], proxy: Trial,
-                  on_report: PruneHook | None, stopping: Callable[[], bool] | None, shown: Shown) -> None:
-    """While a remote trial runs, give the study each new report as it comes (``drain`` returns
-    the (attempt, step, metrics) waiting, without blocking) and call ``halt`` once the study
-    prunes the trial or stops. A broken channel just ends the relaying early."""
+                  on_report: PruneHook | None, stopping: Callable[[], bool] | None, shown: Shown, *,
+                  waits: bool = False) -> None:
+    """While a remote trial runs, give the study each new report (``drain`` returns the (attempt,
+    step, metrics) waiting: at once, or with ``waits`` as soon as one comes, within RELAY_INTERVAL_S,
+    so each is judged as it arrives) and call ``halt`` once the study prunes the trial or stops.
+    The attempt's end mark (step None, ``workers.remote_trial``) or the future's end ends the
+    relaying; a broken channel ends it early."""
     halted = False
     # Waiting on an event, not on ``future.exception(timeout)``: each timeout raised there leaves a
     # traceback cycle holding a Dask future, whose task the cluster then keeps, and recomputes when
@@ -189,9 +202,10 @@ def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Cal
         while True:
             done = future.done()  # read first: every report put before the end is drained below
             for attempt, step, metrics in drain():
-                if not shown.is_new(attempt):
-                    continue
-                if on_report is not None and on_report(proxy, step, metrics) and not halted:
+                if step is None:  # the attempt has made its last report; its result is on its way
+                    done = True
+                elif (shown.is_new(attempt) and on_report is not None and on_report(proxy, step, metrics)
+                      and not halted):
                     halt()
                     halted = True
             if done:
@@ -199,19 +213,10 @@ def relay_reports(future: Future[Any], drain: Callable[[], list[Any]], halt: Cal
             if stopping is not None and not halted and stopping():
                 halt()
                 halted = True
-            ended.wait(RELAY_INTERVAL_S)
+            if not waits:
+                ended.wait(RELAY_INTERVAL_S)
     except (OSError, EOFError, RuntimeError) as error:  # the manager or scheduler went away
         log.warning("live reports of trial %s stopped (%s); the rest arrive when it ends", proxy.number, error)
-
-
-def drain_queue(reports: Any) -> list[Any]:
-    """Everything waiting in a ``queue.Queue``-like queue (a manager's proxy), without blocking."""
-    items = []
-    while True:
-        try:
-            items.append(reports.get_nowait())
-        except queue.Empty:
-            return items
 
 
 def replay_reports(outcome: workers.Outcome, params: Mapping[str, Any], on_report: PruneHook | None,
@@ -236,7 +241,9 @@ class ProcessRunner(ThreadRunner):
 
     A worker process that dies breaks the whole pool (``_process_pool.py``): the pool is rebuilt,
     the trial whose process died is retried once (a second death marks it FAIL), and the trials
-    that were running beside it are sent again without that counting against them.
+    that were running beside it are sent again without that counting against them; once the
+    study stops, a lost trial is FAIL "interrupted" instead. Workers ignore SIGINT: a Ctrl-C
+    stops their trials through the study, and a second one terminates them (``shutdown``).
     """
 
     def __init__(self, slots: Sequence[str] | Mapping[str, int] | SlotPool, *, autosize: bool = False,
@@ -257,8 +264,7 @@ class ProcessRunner(ThreadRunner):
             if self._idle_channels:
                 return self._idle_channels.pop()
             if self._manager is None:
-                import multiprocessing
-                self._manager = multiprocessing.get_context("spawn").Manager()
+                self._manager = start_manager()
             return self._manager.Queue(), self._manager.Event()
 
     def _give_back(self, channel: tuple[Any, Any]) -> None:
@@ -291,11 +297,14 @@ class ProcessRunner(ThreadRunner):
                 future, run = self._processes.submit(workers.remote_trial, payload, number, dict(params), device,
                                                      target, measure, self.threads, channel)
                 if channel is not None:
-                    relay_reports(future, functools.partial(drain_queue, channel[0]), channel[1].set,
-                                  Trial(number, params, device=device), on_report, stopping, shown)
+                    relay_reports(future, functools.partial(wait_for_reports, channel[0], RELAY_INTERVAL_S),
+                                  channel[1].set, Trial(number, params, device=device), on_report, stopping, shown,
+                                  waits=True)
                 outcome = workers.decode(future.result())
             except BrokenProcessPool:
                 deaths += self._processes.broke(run)  # 0 when another trial's process died
+                if self._processes.terminated(run) or (stopping is not None and stopping()):
+                    return lost_trial(number, params, device, INTERRUPTED)  # the study is ending: no resend
                 continue
             finally:
                 self._processes.done(run)
@@ -307,7 +316,17 @@ class ProcessRunner(ThreadRunner):
                                                   "twice (killed, or crashed in native code)")
 
     def shutdown(self) -> None:
-        super().shutdown()
+        try:
+            super().shutdown()
+        except KeyboardInterrupt:  # a second Ctrl-C: the workers ignore SIGINT, so end them now, lest the
+            self._processes.terminate()  # user wait for trials that never report (each comes back "interrupted")
+            if not wait(list(self._jobs), timeout=2 * EXIT_WAIT_S).not_done:  # booked before the Ctrl-C goes on
+                self._close()
+            raise
+        self._close()
+
+    def _close(self) -> None:
+        """Stop the worker processes and the manager, and delete the pickled objectives."""
         self._processes.shutdown()
         with self._lock:
             if self._manager is not None:
@@ -318,24 +337,6 @@ class ProcessRunner(ThreadRunner):
                 shutil.rmtree(self._folder, ignore_errors=True)
                 self._folder = None
                 self._payloads.clear()
-
-
-def check_main_reimportable() -> None:
-    """Spawned worker processes first run the main script again (CPython's spawn start method);
-    a script read from stdin has no file to run, and every trial would fail in its worker."""
-    import os
-    import sys
-    from multiprocessing import process
-
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if getattr(main, "__spec__", None) is not None or path is None:
-        return  # run as a module (-m), or no main file at all (Jupyter, -c): nothing to re-run
-    full = path if os.path.isabs(path) or process.ORIGINAL_DIR is None else os.path.join(process.ORIGINAL_DIR, path)
-    if not os.path.isfile(full):
-        raise ValueError(f"executor='processes' starts worker processes that run the main script again, but it "
-                         f"was not read from a file (__main__.__file__={path!r}); save it to a .py file and run "
-                         f"that, or use executor='threads'")
 
 
 def _is_dask(executor: Executor) -> bool:

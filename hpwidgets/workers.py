@@ -9,6 +9,8 @@ cache). Everything crossing a process boundary is plain data (``encode``/``decod
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import uuid
@@ -22,6 +24,7 @@ from .devices import GpuMemory, is_out_of_memory
 from .trial import FrozenTrial, PruneHook, Report, TrialState
 
 OOM_PREFIX = "out of memory"
+log = logging.getLogger(__name__)
 _memory = GpuMemory()  # replaced by tests that fake CUDA
 
 
@@ -48,10 +51,15 @@ def _guard(call: _execute.BoundObjective, caught: list[BaseException]) -> _execu
 
 
 def set_torch_threads(threads: int | None) -> None:
-    """Per-thread in torch (OpenMP), so each parallel CPU trial gets its share of the cores."""
-    torch = sys.modules.get("torch")
-    if threads is not None and torch is not None:
+    """Per-thread in torch (OpenMP), so each parallel CPU trial gets its share of the cores, once
+    torch is imported (by the user: never imported here for this alone)."""
+    if threads is None or "torch" not in sys.modules:
+        return
+    try:
+        import torch  # waits while another trial's thread is still importing it: a partial module has no API
         torch.set_num_threads(threads)
+    except Exception as error:  # a thread count is no reason to lose a trial
+        log.debug("torch.set_num_threads(%s) was skipped: %s", threads, error)
 
 
 def run_trial(call: _execute.BoundObjective, number: int, params: Mapping[str, Any], device: str, *,
@@ -117,7 +125,8 @@ def remote_trial(payload: bytes | PayloadFile, number: int, params: Mapping[str,
     multiprocessing manager's, or Dask's): each report goes out at once (live charts, the
     algorithm's pruning), tagged with this attempt so a retry's repeats can be told apart, and
     a set event (pruned, or Stop) makes that report raise TrialPruned, as in a thread;
-    ``should_stop()`` answers as of the last report.
+    ``should_stop()`` answers as of the last report. A last (attempt, None, None) says that no
+    report follows, so the study's side need not poll for the end (``runner.relay_reports``).
     """
     call = loads(payload_bytes(payload))
     device = remote_device(device)
@@ -135,8 +144,13 @@ def remote_trial(payload: bytes | PayloadFile, number: int, params: Mapping[str,
 
         def stopping() -> bool:
             return halted[0]
-    return encode(run_trial(call, number, params, device, target=target, on_report=on_report,
-                            stopping=stopping, measure=measure, threads=threads))
+    try:
+        return encode(run_trial(call, number, params, device, target=target, on_report=on_report,
+                                stopping=stopping, measure=measure, threads=threads))
+    finally:
+        if channel is not None:
+            with contextlib.suppress(Exception):  # a lost channel must not cost the result
+                channel[0].put((attempt, None, None))
 
 
 def _cloudpickle() -> Any:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import subprocess
 import sys
 import threading
 import time
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,3 +390,59 @@ def test_a_study_of_the_users_own_algorithm_asks_for_it_on_resume(tmp_path):
     with pytest.raises(ValueError, match=r"study 'own' last ran algorithm 'mine\(\.\.\.\)', which is not built in"):
         hw.load_study("own", db)
     assert len(hw.load_study("own", db, algo=Mine()).trials) == 2
+
+
+FAKE_TORCH = """
+import time
+time.sleep(0.5)  # torch's own import takes seconds: other trials start meanwhile
+calls = []
+
+
+def set_num_threads(threads):
+    calls.append(threads)
+"""
+
+IMPORTS_TORCH_ITSELF = """
+import sys, time
+import hpwidgets as hw
+from hpwidgets.events import TrialStarted
+
+
+def after_the_import_began(event):
+    # trials 1 and 2 reach the runner's torch preamble while trial 0 is still importing torch
+    while isinstance(event, TrialStarted) and event.number > 0 and "torch" not in sys.modules:
+        time.sleep(0.001)
+
+
+def objective(params):
+    import torch
+    return params["x"]
+
+
+study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=0, storage=None)
+study.subscribe(after_the_import_began)
+study.optimize(objective, trials=3, parallel=3, progress=False)
+import torch
+print([(t.state.name, t.error) for t in study.trials], len(torch.calls))
+"""
+
+
+def test_parallel_trials_importing_torch_themselves_all_complete(tmp_path):
+    (tmp_path / "torch.py").write_text(FAKE_TORCH)
+    package = str(Path(hw.__file__).resolve().parent.parent)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(tmp_path), package])}
+    child = subprocess.run([sys.executable, "-c", IMPORTS_TORCH_ITSELF], capture_output=True, text=True, env=env,
+                           cwd=tmp_path, timeout=60)
+    assert child.returncode == 0, child.stderr
+    # not FAIL "runner failed: AttributeError: partially initialized module 'torch'"; each later
+    # trial waited for the import and set its share of the threads
+    assert child.stdout.strip() == f"{[('COMPLETE', None)] * 3} 2"
+
+
+def test_a_torch_refusing_a_thread_count_costs_no_trial(monkeypatch):
+    def set_num_threads(threads):
+        raise RuntimeError("set_num_threads: cannot set the number of threads after parallel work started")
+
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(set_num_threads=set_num_threads))
+    study = quiet_tune(lambda p: p["x"], trials=4, parallel=2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
