@@ -45,6 +45,15 @@ def test_adjacent_positions_read_out_apart(sent):
     assert len(readouts) == 2, readouts  # was "1000 … 1001" for both
 
 
+def test_a_grid_handle_stays_on_its_grid_and_a_step_keeps_all_its_digits(sent):
+    editor = SpaceEditor(hw.SearchSpace({"x": hw.quniform(0, 1, 0.25), "y": hw.uniform(0, 2.5)}))
+    editor.controls["x"].slider.value = (0.25, 0.75)  # a rounding to one place made 0.2 … 0.8, refused
+    editor.controls["y"].slider.value = (0.0125, 2.5)  # one step of 2.5 / 200
+    space = editor.space_from_widgets()
+    assert editor.error is None and space["x"] == hw.quniform(0.25, 0.75, 0.25) and space["y"].low == 0.0125
+    assert editor.controls["x"].readout.value == "0.25 … 0.75"
+
+
 def test_a_log_handle_keeps_the_digits_its_position_resolves(sent):
     editor = SpaceEditor(hw.SearchSpace({"beta2": hw.loguniform(0.99, 0.9999)}))
     control = editor.controls["beta2"]

@@ -32,15 +32,19 @@ def css_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def decimals(resolution: float) -> int:
-    """Decimal places that tell values ``resolution`` apart (negative: tens, hundreds...)."""
-    return -math.floor(math.log10(resolution))
+def decimals(resolution: float, exact: bool = False) -> int:
+    """Decimal places that tell values ``resolution`` apart (negative: tens, hundreds...); with
+    ``exact``, enough to write ``resolution`` itself (a step of 0.25 needs 2, not 1)."""
+    places = -math.floor(math.log10(resolution))
+    while exact and places < 15 and not math.isclose(round(resolution, places), resolution, rel_tol=1e-9):
+        places += 1
+    return places
 
 
-def real_text(x: float, resolution: float) -> str:
+def real_text(x: float, resolution: float, exact: bool = False) -> str:
     """``x`` with the significant digits ``resolution`` needs: 100004.2, 0.9955, 0.001, 1.235e+06."""
     magnitude = math.floor(math.log10(abs(x))) + 1 if x else 1
-    return f"{x:.{max(1, magnitude + decimals(resolution))}g}"
+    return f"{x:.{max(1, magnitude + decimals(resolution, exact))}g}"
 
 
 class Control(Protocol):
@@ -85,13 +89,17 @@ class FloatControl:
         return abs(real) * (10 ** self.slider.step - 1) if self.original.log else self.slider.step
 
     def _rounded(self, position: float) -> float:
+        if getattr(self.original, "q", None):  # a grid: its own points (0.25, not 0.2)
+            return self.original.snap(position)
         real = 10 ** position if self.original.log else position
-        rounded = round(real, decimals(self.resolution(real)))
+        # A linear step is exact (0.0125 keeps 4 places); a log one is not, and a position is enough.
+        rounded = round(real, decimals(self.resolution(real), exact=not self.original.log))
         return min(max(rounded, self.original.low), self.original.high)  # rounding must not widen the range
 
     def _readout_text(self) -> str:
         lo, hi = self.bounds()
-        return f"{real_text(lo, self.resolution(lo))} … {real_text(hi, self.resolution(hi))}"  # 0 … 0.502
+        exact = not self.original.log
+        return f"{real_text(lo, self.resolution(lo), exact)} … {real_text(hi, self.resolution(hi), exact)}"
 
     def dimension(self) -> Dimension:
         if self.slider.value == self.initial:
