@@ -129,6 +129,8 @@ class DaskRunner(ThreadRunner):
 
     def __init__(self, executor: Any, *, parallel: int = 1, gpus: GpuSpec = None, per_gpu: PerGpu = 1) -> None:
         check_per_gpu(per_gpu)
+        self._executor = executor
+        self._reconnect = False  # set once shutdown closed a Client of our own: a later run connects again
         self.client, self._owned = connect(executor)
         wait_for_a_worker(self.client, self._owned)
         self._hosts = threads_by_host(self.client.nthreads())
@@ -153,6 +155,9 @@ class DaskRunner(ThreadRunner):
         """The pickled objective, scattered to every worker once (its data would otherwise travel
         with each task: ``_payload.py``); scattered again should the workers holding it be lost."""
         with self._payload_lock:
+            if self._reconnect:  # the runner is used again (add_trials while a run ended, a reused runner)
+                self.client, self._owned = connect(self._executor)
+                self._reconnect = False
             call_kept, data, scattered = self._payloads.get(id(call), (call, None, None))
             if data is None:
                 data = workers.dumps(call)
@@ -224,7 +229,7 @@ class DaskRunner(ThreadRunner):
             self._payloads.clear()
         if self._owned:
             self.client.close()
-            self._owned = False
+            self._owned, self._reconnect = False, True
 
 
 def _release(future: Any, reports: Any = None, halt: Any = None) -> None:

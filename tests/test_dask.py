@@ -19,7 +19,7 @@ from live_reports import RETRIED, STEPS, dies_once_after_3_reports, reported, re
 
 import hpwidgets as hw
 from hpwidgets import dask_runner
-from hpwidgets.dask_runner import ClusterError
+from hpwidgets.dask_runner import ClusterError, DaskRunner
 from hpwidgets.events import TrialReported
 from hpwidgets.trial import TrialState
 
@@ -354,3 +354,21 @@ def test_a_trial_dropped_with_the_objectives_data_is_sent_again(client, tmp_path
     study.optimize(objective, trials=1, runner=runner, progress=False)
     dropper.join()
     assert [(t.state, t.value, t.error) for t in study.trials] == [(TrialState.COMPLETE, 0.5, None)]
+
+
+def test_add_trials_while_a_run_shuts_down_its_own_client_runs_them(client, monkeypatch) -> None:
+    """The panel's "+2" lands as a complete run's runner closes the Client it made: the run goes on
+    with the runner connected again, not with trials failed on a closed Client."""
+    study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=0)
+    shutdown, clicked = DaskRunner.shutdown, []
+
+    def shutdown_then_click(runner: DaskRunner) -> None:
+        shutdown(runner)
+        if not clicked:
+            clicked.append(study.running)
+            study.add_trials(2)
+
+    monkeypatch.setattr(DaskRunner, "shutdown", shutdown_then_click)
+    study.optimize(lambda p: p["x"], trials=3, executor=client.scheduler.address, progress=False)
+    assert clicked == [True] and study.finish_reason == "complete"
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5, [t.error for t in study.trials]
