@@ -114,6 +114,8 @@ class Study(TrialLoop, StudyResults):
         adopted = keep_stored_algo and record is not None and record.algo != self.algorithm.spec()
         if adopted:  # resumed with what it last ran, e.g. the panel's dropdown choice
             self.algorithm = stored_algorithm(record.algo, self.name)
+        elif record is not None:
+            self.algorithm.continue_from(record.algo)
         space = SearchSpace.coerce(space) if space is not None else record.space
         # Checked before the store is written: a refused pair (hyperband without a budget) must not
         # leave a study record, or a changed space, that no later load could open.

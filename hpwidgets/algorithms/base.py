@@ -92,6 +92,10 @@ class Algorithm(ABC):
     def should_prune(self, trial_number: int, step: int, value: float) -> bool:
         return False
 
+    def continue_from(self, stored_spec: str) -> None:  # noqa: B027 - optional, like withdraw
+        """Resuming a study that last ran ``stored_spec``, with this algorithm named anew: keep what
+        a past run decided that the options leave open (Hyperband's "auto" mode). Default: nothing."""
+
     # --- helpers shared by the model-based algorithms --------------------------------------
     def loss(self, trial: FrozenTrial) -> float | None:
         """The value to *minimise* for a trial, or None when it has none (FAIL)."""

@@ -117,6 +117,12 @@ class Hyperband(Algorithm):
             return self.mode
         return "async" if self._ran_async or (self.parallel > 1 and self.sampler == "random") else "sync"
 
+    def continue_from(self, stored_spec: str) -> None:
+        """``algo="hyperband"`` named again on a study whose auto mode ran ASHA: it stays ASHA."""
+        if self.mode == "auto" and not self._ran_async:
+            self._ran_async = True
+            self._ran_async = self.spec() == stored_spec  # the same options, stored with mode='async'
+
     def spec(self) -> str:
         """As ``Algorithm.spec``; "auto" that runs ASHA is written ``mode='async'``: a reloaded study,
         whose ``parallel`` nobody knows, must place its history in the schedule that made it."""

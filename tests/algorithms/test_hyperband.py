@@ -402,3 +402,14 @@ def test_auto_mode_records_the_asha_it_ran_so_a_reload_replays_the_same_schedule
     assert loaded.algorithm.spec() == "hyperband(mode='async')" and cells(loaded) == cells(ran)
     hw.tune(lambda p: p["x"], space, algo="hyperband", trials=4, seed=0, name="seq", storage=db, progress=False)
     assert hw.load_study("seq", db).algorithm.spec() == "hyperband"  # one at a time: sync, as a reload picks
+
+
+def test_naming_hyperband_again_keeps_the_asha_its_study_ran(tmp_path):
+    space = {"x": hw.uniform(0, 1), "epochs": hw.budget(1, 9)}
+    db = tmp_path / "hb.db"
+    hw.tune(lambda p: p["x"], space, algo="hyperband", trials=12, seed=0, name="hb", storage=db, parallel=2,
+            progress=False)
+    again = hw.Study("hb", space, algo="hyperband", seed=0, storage=db)  # the same cell, run again
+    assert again.algorithm.resolved_mode == "async" and again.algorithm.spec() == "hyperband(mode='async')"
+    other = hw.Study("hb", space, algo=make_algorithm("hyperband(eta=2)"), seed=0, storage=db)  # new options: its own
+    assert other.algorithm.resolved_mode == "sync" and other.algorithm.spec() == "hyperband(eta=2)"
