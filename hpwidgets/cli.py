@@ -18,9 +18,12 @@ import argparse
 import contextlib
 import os
 import reprlib
-import runpy
+import shlex
 import shutil
 import sys
+import threading
+import time
+import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -44,12 +47,14 @@ from .report import ReportError, report_file_name
 from .results import best_or_none, failure_summary, outside_space_note
 from .store import StorageError
 from .study import default_name
-from .trial import resolve_direction
+from .trial import TrialState, resolve_direction
 
 
 class CommandError(Exception):
     """A user error: printed as one line, exit status 2."""
 
+
+SCRIPT_MODULE = "__hptune__"  # what `hptune run` names the user's script: its main guard stays shut
 
 def _study_table(storage: str) -> str:
     from .store import Store
@@ -149,12 +154,31 @@ def _load_target(spec: str) -> tuple[dict[str, Any], Any]:
         raise CommandError(f"name the objective as script.py:function, but got {spec!r}")
     if not os.path.isfile(path):
         raise CommandError(f"no script {path!r}")
-    namespace = runpy.run_path(path, run_name="__hptune__")  # the user's own script, as they asked
+    namespace = _run_script(path)
     if name not in namespace:
         raise CommandError(f"{path} defines no function {name!r}")
     if not callable(namespace[name]):
         raise CommandError(f"{name!r} in {path} is not a function: it is {reprlib.repr(namespace[name])}")
     return namespace, namespace[name]
+
+
+def _run_script(path: str) -> dict[str, Any]:
+    """Run the user's script as ``python script.py`` would, but as module ``__hptune__`` (its main
+    guard stays shut): registered in ``sys.modules``, so ``pickle`` finds its classes and functions
+    (``torch.save(model)``, a Pool), and with ``sys.argv == [path]``, so its own argparse sees none
+    of hptune's arguments. Pickled for worker processes by value: they cannot import it."""
+    module = types.ModuleType(SCRIPT_MODULE)
+    module.__file__ = os.path.abspath(path)
+    sys.modules[SCRIPT_MODULE] = module
+    argv, sys.argv = sys.argv, [path]
+    try:
+        exec(compile(Path(path).read_bytes(), path, "exec"), module.__dict__)  # the user's own script
+    finally:
+        sys.argv = argv
+    with contextlib.suppress(ImportError):  # cloudpickle comes with the process and Dask executors
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(module)
+    return module.__dict__
 
 
 def _space(namespace: dict[str, Any], text: str) -> Any:
@@ -197,7 +221,7 @@ def _tune(args: argparse.Namespace, namespace: dict[str, Any], objective: Any, d
     except KeyboardInterrupt:  # say where the finished trials are and how to go on
         raise KeyboardInterrupt("nothing was saved (--storage none)" if storage is None else
                                 f"study {name!r} keeps its finished trials in {storage}; "
-                                f"the same command with --name {name} resumes it") from None
+                                f"the same command with --name {shlex.quote(name)} resumes it") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -208,21 +232,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     direction = _direction(args)
     with _script_folder_first(args.target):
         namespace, objective = _load_target(args.target)  # first: `--gpus auto` means GPUs if the script imported torch
+        started = time.time()
         study = _tune(args, namespace, objective, direction)
     try:
         best = study.best_trial
         print(f"best {study.target or 'value'} {best.value:.6g} with {dict(best.params)}"
               f"{outside_space_note(study, best)}")
-        completed = True
     except ValueError:
         print(f"no trial completed ({len(study.trials)} ran)")
-        completed = False
     failures = failure_summary(study)
     if failures:
         print(f"hptune run: {failures}", file=sys.stderr)
     if args.output:
         print(write_report(study, args.output))
-    return 0 if completed or not failures else 1  # every trial failed: the script's caller should know
+    return 1 if every_trial_failed(study, since=started) else 0  # the script's caller should know
+
+
+def every_trial_failed(study: Any, since: float) -> bool:
+    """Whether this run's trials (started from ``since`` on: a resume's earlier ones do not count,
+    as for --max-failures) all failed, or ended without a value, with at least one FAIL."""
+    ran = [t for t in study.trials if t.started_at is not None and t.started_at >= since]
+    return any(t.state is TrialState.FAIL for t in ran) and not any(t.state is TrialState.COMPLETE for t in ran)
 
 
 def _run_parser(sub: Any) -> None:
@@ -313,5 +343,18 @@ def _one_line_warning(prog: str) -> Callable[..., str]:
     return one_line
 
 
+def entry() -> None:
+    """The ``hptune`` command: ``main()``, then, after a Ctrl-C that left trial threads running
+    (trials that never report), exit at once: Python would wait for each thread to end. Their
+    finished trials are stored; the rows still running are failed "interrupted" at the next open."""
+    status = main()
+    main_thread = threading.main_thread()
+    if status == 130 and any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -364,5 +365,37 @@ def test_lab_with_a_missing_folder_says_so(tmp_path: Path, capsys: pytest.Captur
 
 def test_the_console_script_is_declared() -> None:
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    assert 'hptune = "hpwidgets.cli:main"' in text
+    assert 'hptune = "hpwidgets.cli:entry"' in text
     assert cli.build_parser().prog == "hptune"
+
+
+def test_a_second_ctrl_c_ends_the_command_though_trial_threads_still_run(tmp_path: Path) -> None:
+    """Trials that never report cannot be stopped on their threads: the command leaves them, at once."""
+    script, db = tmp_path / "slow.py", tmp_path / "s.db"
+    script.write_text("import time\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def objective(params):\n    time.sleep(60)\n    return params['x']\n")
+    command = [*hptune_command(), "run", f"{script}:objective", "--trials", "4", "--parallel", "2",
+               "--name", "my study", "--storage", str(db), "--no-progress"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as cli_run:
+        deadline = time.monotonic() + 60
+        while not (db.exists() and _rows(db, "RUNNING") >= 2):
+            assert time.monotonic() < deadline and cli_run.poll() is None, "two trials never started"
+            time.sleep(0.05)
+        cli_run.send_signal(signal.SIGINT)  # the first: stop starting trials, wait for the running ones
+        time.sleep(1)
+        sent = time.monotonic()
+        cli_run.send_signal(signal.SIGINT)  # the second: stop waiting
+        _out, err = cli_run.communicate(timeout=50)
+    assert cli_run.returncode == 130 and time.monotonic() - sent < 20, err
+    assert "the same command with --name 'my study' resumes it" in err and "Traceback" not in err
+    study = hw.load_study("my study", db)  # the rows left running are failed when it is opened again
+    assert [t.state for t in study.trials] == [hw.TrialState.FAIL] * 2
+    assert all(t.error.startswith("interrupted") for t in study.trials)
+
+
+def _rows(db: Path, state: str) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        try:
+            return connection.execute("SELECT COUNT(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
+        except sqlite3.OperationalError:  # the tables are not created yet
+            return 0

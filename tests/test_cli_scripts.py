@@ -107,3 +107,39 @@ def test_report_and_clean_read_a_study_whose_algorithm_cannot_be_rebuilt(
     with pytest.raises(ValueError, match="pass algo="):
         read.optimize(lambda p: p["x"], trials=5, progress=False)
     assert len(hw.load_study("s", db, read_only=True).trials) == 4  # nothing ran, nothing was written
+
+
+PICKLING = """import argparse, pickle
+import hpwidgets as hw
+DEFAULTS = argparse.ArgumentParser().parse_args()  # its own argparse: it must not see hptune's arguments
+SPACE = {'x': hw.uniform(0, 1)}
+
+class Model:
+    def __init__(self, x):
+        self.x = x
+
+def objective(params):
+    return pickle.loads(pickle.dumps(Model(params['x']))).x  # as torch.save(model) pickles by reference
+"""
+
+
+def test_a_script_runs_as_python_would_run_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "pickles.py"
+    script.write_text(PICKLING)
+    code = cli.main(["run", f"{script}:objective", "--algo", "random", "--trials", "2", "--storage", "none",
+                     "--no-progress"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "") and out.startswith("best value "), err
+
+
+def test_a_resumed_run_whose_every_trial_fails_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    script, db = tmp_path / "flaky.py", tmp_path / "s.db"
+    script.write_text("import os\nimport hpwidgets as hw\nSPACE = {'x': hw.uniform(0, 1)}\n"
+                      "def objective(params):\n    if os.environ.get('BROKEN'):\n"
+                      "        raise RuntimeError('CUDA driver missing')\n    return params['x']\n")
+    run = ["run", f"{script}:objective", "--name", "s", "--storage", str(db), "--no-progress"]
+    assert cli.main([*run, "--trials", "3"]) == 0
+    monkeypatch.setenv("BROKEN", "1")
+    assert cli.main([*run, "--trials", "6"]) == 1  # the earlier run's trials do not make this one good
+    assert "CUDA driver missing" in capsys.readouterr().err
