@@ -4,6 +4,7 @@ none once the study stops); a prune reaches a trial at the report after the one 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,28 @@ def test_a_crashing_trial_does_not_spend_the_attempts_of_a_healthy_one_beside_it
 
 
 def test_a_trial_whose_worker_dies_once_the_study_stops_is_interrupted_and_not_sent_again(tmp_path: Path) -> None:
-    stopped = tmp_path / "stopped"
+    reported, stopped = tmp_path / "reported", tmp_path / "stopped"
+
+    def wait_for(path: Path) -> None:
+        deadline = time.monotonic() + 30
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def objective(params: dict, trial: hw.Trial) -> float:
         (tmp_path / f"attempt-{len(list(tmp_path.glob('attempt-*')))}").touch()
         trial.report(0, loss=1.0)
-        deadline = time.monotonic() + 30
-        while not stopped.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        reported.touch()  # past its report: a stop from here on cannot prune it there
+        wait_for(stopped)
         os._exit(3)  # as a Ctrl-C's process would, had it not ignored SIGINT
 
+    def stop_once_past_the_report() -> None:
+        wait_for(reported)
+        study.stop()
+        stopped.touch()
+
     study = hw.Study(space=SPACE, algo="random", seed=0)
-    study.subscribe(lambda e: isinstance(e, TrialReported) and (study.stop(), stopped.touch()))
+    stopper = threading.Thread(target=stop_once_past_the_report)
+    study.subscribe(lambda e: isinstance(e, TrialReported) and not stopper.is_alive() and stopper.start())
     study.optimize(objective, trials=3, executor="processes", progress=False)
     assert [(t.state, t.error) for t in study.trials] == [(TrialState.FAIL, "interrupted")]
     assert [path.name for path in tmp_path.glob("attempt-*")] == ["attempt-0"]

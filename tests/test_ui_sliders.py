@@ -52,6 +52,9 @@ def test_a_grid_handle_stays_on_its_grid_and_a_step_keeps_all_its_digits(sent):
     space = editor.space_from_widgets()
     assert editor.error is None and space["x"] == hw.quniform(0.25, 0.75, 0.25) and space["y"].low == 0.0125
     assert editor.controls["x"].readout.value == "0.25 … 0.75"
+    log_grid = SpaceEditor(hw.SearchSpace({"lr": hw.Float(0.001, 1.0, log=True, q=0.001)}))
+    log_grid.controls["lr"].slider.value = (-2.0, 0.0)  # exponents: 0.01 … 1
+    assert log_grid.error is None and log_grid.space_from_widgets()["lr"] == hw.Float(0.01, 1.0, log=True, q=0.001)
 
 
 def test_a_log_handle_keeps_the_digits_its_position_resolves(sent):

@@ -89,9 +89,9 @@ class FloatControl:
         return abs(real) * (10 ** self.slider.step - 1) if self.original.log else self.slider.step
 
     def _rounded(self, position: float) -> float:
-        if getattr(self.original, "q", None):  # a grid: its own points (0.25, not 0.2)
-            return self.original.snap(position)
         real = 10 ** position if self.original.log else position
+        if getattr(self.original, "q", None):  # a grid: its own points (0.25, not 0.2)
+            return self.original.snap(real)
         # A linear step is exact (0.0125 keeps 4 places); a log one is not, and a position is enough.
         rounded = round(real, decimals(self.resolution(real), exact=not self.original.log))
         return min(max(rounded, self.original.low), self.original.high)  # rounding must not widen the range
