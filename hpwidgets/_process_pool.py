@@ -150,20 +150,23 @@ class WorkerPool:
         self._runs: dict[int, tuple[int, int | None]] = {}  # run in flight -> (generation, pid once it started)
         self._blamed: dict[int, set[int] | None] = {}  # broken generation -> pids that died (None: any run's)
         self._terminated: set[int] = set()  # generations ended by ``terminate``
+        self._ending = False  # ``terminate`` was called: no process starts until ``shutdown``
 
     def submit(self, call: Callable[..., Any], *args: Any) -> tuple[Future[Any], int]:
         """``call(*args)`` in a worker process, and the run's id for ``broke`` and ``done``."""
         with self._lock:
-            executor = self._executor_now()
-            self._read_announcements()  # keeps the pipe from filling up
             run = next(self._ids)
             self._runs[run] = (self._generation, None)
+            if self._ending:  # a trial thread still starting (spawn re-runs the main script) when it came
+                self._terminated.add(self._generation)
+                return _broken(f"run {run} refused: the worker processes are being terminated"), run
+            executor = self._executor_now()
+            self._read_announcements()  # keeps the pipe from filling up
         try:
             with sigint_blocked():  # the submit may spawn a worker process
                 future = executor.submit(announced, run, call, *args)
         except BrokenProcessPool as error:  # it broke since: the caller handles it like a run's own break
-            future = Future()
-            future.set_exception(error)
+            return _broken(str(error)), run
         _watch_every_process(executor)
         return future, run
 
@@ -187,6 +190,7 @@ class WorkerPool:
     def terminate(self) -> None:
         """End the worker processes now (they ignore SIGINT); their runs get ``BrokenProcessPool``."""
         with self._lock:
+            self._ending = True
             if self._executor is None:
                 return
             self._terminated.add(self._generation)
@@ -203,6 +207,7 @@ class WorkerPool:
         with self._lock:
             if self._executor is not None:
                 self._close(wait=True)
+            self._ending = False  # a runner used again starts processes again
 
     def _executor_now(self) -> Any:
         if self._executor is None:
@@ -238,3 +243,10 @@ class WorkerPool:
             end.close()
         self._executor, self._pipe = None, None
         self._generation += 1
+
+
+def _broken(why: str) -> Future[Any]:
+    """A future that failed as a run in a broken pool fails."""
+    future: Future[Any] = Future()
+    future.set_exception(BrokenProcessPool(why))
+    return future

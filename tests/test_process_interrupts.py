@@ -54,6 +54,12 @@ def stuck(params, trial):
     return params["x"]
 
 
+def silent(params, trial):
+    time.sleep(60)  # loads its data: no report yet
+    trial.report(0, loss=params["x"])
+    return params["x"]
+
+
 def outcome(study, **more):
     trials = [[t.state.name, t.error] for t in study.trials]
     print(json.dumps({"trials": trials, "finish_reason": study.finish_reason, **more}), flush=True)
@@ -103,6 +109,8 @@ if __name__ == "__main__":
         pause(study)
     elif scenario == "start-up":
         foreground(study, reports, lambda: any(HERE.glob("starting-*")), second_press=False)
+    elif scenario == "twice-at-start-up":
+        foreground(study, silent, lambda: any(HERE.glob("starting-*")), second_press=True)
     else:
         foreground(study, stuck, lambda: len(list(HERE.glob("running-*"))) == 2, second_press=True)
 '''
@@ -151,3 +159,11 @@ def test_a_second_ctrl_c_ends_the_worker_processes_of_trials_that_no_longer_repo
     assert seen["finish_reason"] == "interrupted"
     assert seen["interrupt_s"] < 10 and seen["wall_s"] < 30  # the trials would sleep 60 s; exit waits for none
     assert not list((tmp_path / "tmp").glob("hpwidgets-objective-*"))  # the pickled objective is deleted
+
+
+def test_a_second_ctrl_c_while_the_processes_start_starts_none_after_it(tmp_path: Path) -> None:
+    # The second Ctrl-C comes while a trial's thread still waits for the first worker processes to
+    # start: nothing is there to end yet, and none may start later to run a trial to its end.
+    seen = run_child(tmp_path, "twice-at-start-up", SLOW_START="2")
+    assert seen["trials"] == [["FAIL", "interrupted"]] * 2
+    assert seen["wall_s"] < 30  # the trials would take 60 s before their first report
