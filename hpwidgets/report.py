@@ -19,13 +19,15 @@ import html
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .charts import build_figures
 from .charts.assets import plotly_js, plotly_safe
-from .charts.data import format_value
+from .charts.data import ChoiceLabels, format_value
 from .charts.figures import PLOT_CONFIG
+from .space import Choice, SearchSpace
 from .trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -47,10 +49,18 @@ _DRAW = """
 (function () {
   var PLOT_CONFIG = @PLOT_CONFIG@;
   var figures = JSON.parse(document.getElementById("hpw-figures").textContent);
-  Object.keys(figures).forEach(function (id) {
+  Object.keys(figures).forEach(function (id) {  // one chart plotly cannot draw must not blank the rest
     var div = document.getElementById(id);
-    Plotly.newPlot(div, figures[id].data, figures[id].layout, PLOT_CONFIG)
-      .then(function () { div.setAttribute("data-rendered", "1"); });
+    var failed = function (err) {
+      div.textContent = "This chart could not be drawn: " + err;
+      div.setAttribute("data-rendered", "failed");
+    };
+    try {
+      Plotly.newPlot(div, figures[id].data, figures[id].layout, PLOT_CONFIG)
+        .then(function () { div.setAttribute("data-rendered", "1"); }, failed);
+    } catch (err) {
+      failed(err);
+    }
   });
 })();
 """.replace("@PLOT_CONFIG@", json.dumps(PLOT_CONFIG))
@@ -100,7 +110,8 @@ def _best_section(study: Study) -> str:
     best = _best(study)
     if best is None:
         return "<h2>Best configuration</h2><p>No trial has completed yet.</p>"
-    rows = [f"<tr><td>{html.escape(str(k))}</td><td>{_e(v)}</td></tr>" for k, v in best.params.items()]
+    text = _ParamText(study.space)
+    rows = [f"<tr><td>{html.escape(str(k))}</td><td>{text(best.params, k)}</td></tr>" for k in best.params]
     label = html.escape(study.target or "value")
     others = [f"<tr><td>{html.escape(str(k))}</td><td>{_e(v)}</td></tr>" for k, v in best.metrics.items()
               if k != study.target]
@@ -109,15 +120,40 @@ def _best_section(study: Study) -> str:
             f'<table class="hpw-best"><tr><th>parameter</th><th>value</th></tr>{"".join(rows)}{metrics}</table>')
 
 
-def _trial_table(trials: list[FrozenTrial]) -> str:
+def _error_line(error: str | None) -> str:
+    """The error's ``Type: message`` line (the rest is its traceback), and the note that a trial
+    was not saved, which ends the text, if it was not."""
+    lines = error.strip().splitlines() if error and error.strip() else []
+    if not lines:
+        return ""
+    unsaved = lines[-1] if lines[-1].startswith("not saved: ") and len(lines) > 1 else ""
+    return f"{lines[0]} ({unsaved})" if unsaved else lines[0]
+
+
+class _ParamText:
+    """A parameter's cell text: a choice by the charts' label, so None and "None" or 1 and "1" are
+    told apart as the charts tell them; empty only when the trial has no such parameter."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self._choices = {name: ChoiceLabels(dim.values) for name, dim in space.items() if isinstance(dim, Choice)}
+
+    def __call__(self, params: Mapping[str, Any], name: str) -> str:
+        if name not in params:
+            return ""
+        value, labels = params[name], self._choices.get(name)
+        if labels is not None:  # a value outside the space (a slider edit) gets a label of its own
+            return html.escape(labels.label(value))
+        return html.escape(repr(value) if value is None or isinstance(value, str) else format_value(value))
+
+
+def _trial_table(trials: list[FrozenTrial], text: _ParamText) -> str:
     params = list(dict.fromkeys(k for t in trials for k in t.params))
     metrics = list(dict.fromkeys(k for t in trials for k in t.metrics))
     head = ["#", "state", "value", *params, *metrics, "duration (s)", "error"]
     lines = ["<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr>"]
     for t in trials:
-        error = t.error.strip().splitlines()[-1] if t.error and t.error.strip() else ""
-        cells = [str(t.number), t.state.value, _e(t.value), *(_e(t.params.get(p)) for p in params),
-                 *(_e(t.metrics.get(m)) for m in metrics), _e(t.duration), html.escape(error)]
+        cells = [str(t.number), t.state.value, _e(t.value), *(text(t.params, p) for p in params),
+                 *(_e(t.metrics.get(m)) for m in metrics), _e(t.duration), html.escape(_error_line(t.error))]
         lines.append(f'<tr class="hpw-{t.state.value}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<h2>Trials</h2><div class="hpw-scroll"><table class="hpw-trials">{"".join(lines)}</table></div>'
 
@@ -180,7 +216,7 @@ def render_report(study: Study, title: str | None = None) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{name}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>'
             f'<body><h1>{name}</h1><p class="hpw-meta">{_summary(study, trials)} · written {html.escape(stamp)}</p>'
-            f"{_best_section(study)}{charts}{explain}{_trial_table(trials)}"
+            f"{_best_section(study)}{charts}{explain}{_trial_table(trials, _ParamText(study.space))}"
             f'<script type="application/json" id="hpw-figures">{script_json(figures)}</script>'
             f"<script>{plotly_js()}</script><script>{_DRAW}</script></body></html>\n")
 

@@ -185,6 +185,8 @@ def open_report_in_chromium(report: Path) -> dict[str, Any]:
             seen["charts"] = page.evaluate(
                 "[...document.querySelectorAll('.hpw-chart')].map(d => [d.id, "
                 "d.querySelectorAll('.main-svg').length, d.querySelectorAll('.trace, .parcoords').length])")
+            seen["drawn"] = page.evaluate(
+                "Object.fromEntries([...document.querySelectorAll('.hpw-chart')].map(d => [d.id, d.dataset.rendered]))")
             seen["pwned"] = page.evaluate("window.__pwned")
             seen["table"] = page.inner_text("table.hpw-trials")
             seen["slices"] = page.text_content("#hpw-chart-slices")
@@ -218,3 +220,27 @@ def test_a_report_never_replaces_a_store_or_its_journal(tmp_path: Path, output: 
         write_report(study, tmp_path / output)
     assert (tmp_path / "hptune.db").read_bytes() == before
     assert len(hw.load_study("keep", storage=tmp_path / "hptune.db").trials) == 2
+
+
+@pytest.mark.browser
+def test_a_chart_plotly_cannot_draw_leaves_the_others_drawn(tmp_path: Path) -> None:
+    values = iter([1e308, -1e308, 1.0])  # the parallel-coordinates range overflows in plotly.js
+    study = hw.tune(lambda p: next(values), {"x": hw.uniform(0, 1)}, algo="random", trials=3, seed=0,
+                    storage=None, progress=False)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(open_report_in_chromium, write_report(study, tmp_path / "r.html")).result()
+    assert seen["drawn"].pop("hpw-chart-parallel") == "failed" and set(seen["drawn"].values()) == {"1"}, seen
+
+
+def test_the_trial_table_shows_each_errors_first_line_and_tells_look_alike_values_apart(tmp_path: Path) -> None:
+    def objective(params: dict) -> float:
+        if params["c"] is None:
+            raise ValueError("Expected 2D array, got 1D array instead:\narray=[1. 2.].\nReshape your data")
+        return 1.0 if params["c"] == "None" else 2.0
+
+    study = hw.tune(objective, {"c": hw.choice(None, "None", 1, "1")}, algo="random", trials=12, seed=1,
+                    storage=None, progress=False)  # seed 1 draws all four
+    table = render_report(study, None).split('class="hpw-trials"', 1)[1]
+    assert "ValueError: Expected 2D array, got 1D array instead:</td>" in table and "Reshape" not in table
+    cells = set(re.findall(r'<tr class="hpw-\w+"><td>\d+</td><td>\w+</td><td>[^<]*</td><td>([^<]*)</td>', table))
+    assert cells == {"None", "&#x27;None&#x27;", "1", "&#x27;1&#x27;"}, cells  # as the charts label them
