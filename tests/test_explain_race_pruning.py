@@ -106,6 +106,21 @@ def test_the_pruning_view_counts_rungs_and_the_steps_saved_by_hand() -> None:
                     "reached, 2 stopped); 18 steps trained instead of 45 (40%) had every trial run to the end")
 
 
+def test_the_steps_saved_count_steps_trained_not_reports_made() -> None:
+    """A step is the epochs trained so far (trial.report): reports every 5 epochs are 5 epochs each."""
+    def every_fifth(number: int, state: TrialState, last: int) -> FrozenTrial:
+        trail = tuple(Report(step, {"loss": 1 / step}) for step in range(5, last + 1, 5))
+        return FrozenTrial(number, state, {"x": 0.1}, value=1 / last if state is TrialState.COMPLETE else None,
+                           reports=trail)
+    trials = [every_fifth(0, TrialState.COMPLETE, 50), every_fifth(1, TrialState.PRUNED, 5),
+              every_fifth(2, TrialState.PRUNED, 15)]
+    view = explain.pruning_view(trials, "loss", "asha", rung_steps=[5, 15, 45])
+    assert (view.spent, view.full) == (70, 150)  # 50 + 5 + 15 epochs of 3 x 50, not 14 reports of 30
+    assert explain.pruning_text(view).endswith("; 70 steps trained instead of 150 (47%) had every trial run to "
+                                               "the end")
+    assert explain.pruning_figure(view)["layout"]["title"]["text"].endswith("70 of 150 steps trained")
+
+
 def test_the_median_pruners_line_is_the_median_of_what_finished_trials_reported() -> None:
     trials = [curve_trial(0, TrialState.COMPLETE, [1.0, 0.5]), curve_trial(1, TrialState.COMPLETE, [3.0, 0.7]),
               curve_trial(2, TrialState.PRUNED, [2.0])]

@@ -51,6 +51,7 @@ class ModelBased(Algorithm):
 
     def _on_setup(self) -> None:
         assert self.space is not None
+        self._refuse_nothing_to_model(self.space)
         self._encoder = UnitEncoder(self.space)
         self._scored = EncodedHistory(self._encoder)
         self._pending, self._running = [], {}
@@ -58,6 +59,7 @@ class ModelBased(Algorithm):
 
     def set_space(self, space: SearchSpace) -> None:
         """Re-encode the in-space part of the history; the model is rebuilt on every ask."""
+        self._refuse_nothing_to_model(space)
         super().set_space(space)
         self._encoder = UnitEncoder(space)
         self._scored = EncodedHistory(self._encoder)
@@ -65,6 +67,13 @@ class ModelBased(Algorithm):
             self._scored.add(trial, loss, self.target)
         self._pending = [p for p in self._pending if _fits(space, p)]
         self._running = {n: seen for n, seen in self._running.items() if self.in_space(seen[0])}
+
+    def _refuse_nothing_to_model(self, space: SearchSpace) -> None:
+        """A space of the budget alone leaves the model no coordinate to fit (and numpy an empty
+        encoding to choke on): refused by name, as hyperband refuses it."""
+        if not space.searched():
+            raise ValueError(f"{self.name} needs at least one searched dimension besides the budget, but the "
+                             f"space holds only {list(space)!r}")
 
     def ask(self) -> dict[str, Any]:
         enc = self._encoder

@@ -116,11 +116,16 @@ class ASHAPruner(Pruner):
 
     def rung_steps(self) -> list[int]:
         """The rung steps reached so far (plain data for charts and tests)."""
-        return [self._rung_step(k) for k in range(len(self._rungs))]
+        return [self._rung_step(k) for k in range(self._judged_rungs())]
 
     def rung_values(self, rung: int) -> dict[int, float]:
         """{trial number: loss} recorded at ``rung``."""
-        return dict(self._rungs[rung]) if rung < len(self._rungs) else {}
+        return dict(self._rungs[rung]) if rung < self._judged_rungs() else {}
+
+    def _judged_rungs(self) -> int:
+        """How many recorded rungs lie below the last step. Before any trial completed the first one
+        entered rungs up to its end; once that end is known, no later trial is judged there."""
+        return sum(1 for k in range(len(self._rungs)) if self._has_rung(k))
 
     def record(self, trial_number: int, step: int, loss: float) -> None:
         self._record(trial_number, step, loss)

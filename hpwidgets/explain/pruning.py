@@ -36,8 +36,8 @@ class PruningView(NamedTuple):
     curves: tuple[Curve, ...]
     rungs: tuple[RungCount, ...]
     median: tuple[tuple[int, float], ...]  # (step, median of the finished trials there); median pruner only
-    spent: int  # reports made in all (one per trained step)
-    full: int  # reports had every trial run as long as the longest complete one
+    spent: int  # steps trained in all: each curve's last step
+    full: int  # steps had every trial run as long as the longest complete one
 
     @property
     def stopped(self) -> int:
@@ -80,9 +80,12 @@ def pruning_view(trials: Iterable[FrozenTrial], target: str | None = None, prune
     found = curves(trials, target)
     if not found:
         raise ValueError("no finished trial has reported the target yet (trial.report / hp.report)")
-    longest = max((len(c.steps) for c in found if c.state is TrialState.COMPLETE), default=0)
-    spent = sum(len(c.steps) for c in found)
-    full = sum(max(len(c.steps), longest) for c in found)
+    # a report's step is the epochs trained so far (trial.report), so a curve trained to its last step,
+    # however sparsely it reported
+    trained = [max(c.steps[-1], 0) for c in found]
+    longest = max((t for t, c in zip(trained, found, strict=True) if c.state is TrialState.COMPLETE), default=0)
+    spent = sum(trained)
+    full = sum(max(t, longest) for t in trained)
     median = median_line(found) if pruner == "median" else ()
     return PruningView(pruner, found, rung_counts(found, rung_steps), median, spent, full)
 

@@ -203,6 +203,24 @@ def test_a_space_of_choices_alone_is_searched(name):
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
+def test_a_space_of_the_budget_alone_is_refused_by_name_or_asked_at_full_budget(name):
+    """Nothing to search: the model-based samplers and hyperband refuse it at setup, by name (tpe
+    and gp crashed in numpy on an empty encoding); the others ask the empty config every time."""
+    space = hw.SearchSpace({"epochs": hw.budget(1, 9)})
+    if name in ("tpe", "gp", "hyperband"):
+        with pytest.raises(ValueError, match=f"^{name} needs at least one searched dimension besides the budget"):
+            new(name, space=space)
+        return
+    algorithm = new(name, space=space)
+    for number in range(3):
+        params = algorithm.ask()
+        assert_inside(space, params)
+        full = space.with_budget_at_max(params)
+        assert full == {"epochs": 9}
+        algorithm.tell(FrozenTrial(number, TrialState.COMPLETE, full, value=1.0))
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
 def test_a_float_dimension_with_int_bounds_gets_floats(name):
     """``hw.uniform(0, 10)`` is real: a suggestion clipped to a bound was the int bound itself
     (with gp, half the trials of a run on ``loguniform(5, 1000)`` saw the int 5)."""

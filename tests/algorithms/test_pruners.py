@@ -81,6 +81,21 @@ def test_a_narrowed_budget_moves_the_last_rung_down() -> None:
     assert study.pruner.rung_steps() == [1, 3]  # no rung at 9: a trial there has finished
 
 
+def test_the_first_trial_to_complete_leaves_no_rung_at_its_last_step() -> None:
+    """Before any trial completed, the first one entered rungs up to its end (9): once its end is
+    known, no trial is judged there, so no rung is shown there (the pruning explainer's rungs)."""
+    pruner = asha()
+    reports = tuple(Report(step, {"loss": 1.0 / step}) for step in range(1, 10))
+    for report in reports:
+        assert not pruner.should_prune(0, report.step, report.metrics["loss"])
+    pruner.tell(hw.FrozenTrial(0, hw.TrialState.COMPLETE, {"x": 0.5}, value=1 / 9, reports=reports))
+    assert pruner.rung_steps() == [1, 3] and pruner.rung_values(2) == {}
+    assert pruner.rung_values(1) == {0: 1 / 3}
+    for step in range(1, 10):  # judged at 1 and 3 only: the worst value at 9 still goes on
+        assert not pruner.should_prune(1, step, 5.0 if step == 9 else 0.5 / step)
+    assert pruner.rung_steps() == [1, 3] and pruner.rung_values(1) == {0: 1 / 3, 1: 0.5 / 3}
+
+
 def test_a_diverged_report_ranks_last() -> None:
     pruner = asha()
     pruner.should_prune(0, 1, 5.0)
