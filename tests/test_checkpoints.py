@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import errno
 import gc
 import json
-import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from store_harness import one_trial_running, refuse_to_unlink
 
 import hpwidgets as hw
 from hpwidgets.algorithms.hyperband import Hyperband
@@ -157,31 +155,12 @@ def test_clean_without_a_complete_trial_removes_every_folder() -> None:
 
 
 def test_clean_is_refused_while_another_study_object_runs_trials_from_the_same_file(tmp_path: Path) -> None:
-    db, release = tmp_path / "shared.db", threading.Event()
-    busy = hw.Study("shared", space=SPACE, algo="random", seed=0, storage=db)
-    busy.optimize(lambda p: release.wait(5) and 0.0, trials=1, background=True, progress=False)
-    try:
-        deadline = time.monotonic() + 5
-        while not busy.running_trials:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+    db = tmp_path / "shared.db"
+    with one_trial_running(db, "shared", SPACE):
         other = hw.load_study("shared", db)
         with pytest.raises(RuntimeError, match=r"has trials \[0\] running elsewhere"):
             other.clean_checkpoints()
-    finally:
-        release.set()
-        busy.wait()
     assert other.clean_checkpoints() == (0, 0)  # finished now: nothing was written, nothing to remove
-
-
-def refuse_to_unlink(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """Files called ``name`` cannot be deleted, as another user's files cannot (root ignores permission bits)."""
-    unlink = os.unlink
-    def refusing(path: Any, *args: Any, **kwargs: Any) -> None:
-        if os.path.basename(path) == name:
-            raise PermissionError(errno.EACCES, "Permission denied", os.path.basename(path))
-        unlink(path, *args, **kwargs)
-    monkeypatch.setattr(os, "unlink", refusing)
 
 
 def test_clean_counts_only_what_it_removed_and_names_the_folders_that_stay(

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from store_harness import one_trial_running, refuse_to_unlink
 
 import hpwidgets as hw
 from hpwidgets import cli
@@ -132,18 +130,9 @@ def test_clean_of_a_study_without_a_complete_trial_says_it_kept_nothing(tmp_path
 
 def test_clean_while_another_process_runs_the_study_is_one_line(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    db, release = tmp_path / "busy.db", threading.Event()
-    busy = hw.Study("busy", space={"x": hw.uniform(0, 1)}, algo="random", seed=0, storage=db)
-    busy.optimize(lambda p: release.wait(5) and 0.0, trials=1, background=True, progress=False)
-    try:
-        deadline = time.monotonic() + 5
-        while not busy.running_trials:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+    db = tmp_path / "busy.db"
+    with one_trial_running(db, "busy", {"x": hw.uniform(0, 1)}):
         status = cli.main(["clean", "busy", "--storage", str(db)])
-    finally:
-        release.set()
-        busy.wait()
     err = capsys.readouterr().err
     assert status == 2 and err == ("hptune clean: study 'busy' has trials [0] running elsewhere; "
                                    "clean its checkpoints once they finish\n")
@@ -158,12 +147,7 @@ def test_clean_says_which_folders_could_not_be_removed_and_counts_only_the_other
     db = tmp_path / "c.db"
     study = hw.tune(objective, {"x": hw.uniform(0, 1)}, algo="random", trials=6, seed=0, name="c", storage=db,
                     progress=False)
-    unlink = os.unlink
-    def refusing(path: str, *args: object, **kwargs: object) -> None:  # as for another user's file, even as root
-        if os.path.basename(path) == "locked.bin":
-            raise PermissionError(errno.EACCES, "Permission denied", path)
-        unlink(path, *args, **kwargs)
-    monkeypatch.setattr(os, "unlink", refusing)
+    refuse_to_unlink(monkeypatch, "locked.bin")
     locked = sum(trial.params["x"] > 0.5 for trial in study.trials)
     assert 0 < locked < 6
     assert cli.main(["clean", "c", "--storage", str(db), "--all"]) == 2

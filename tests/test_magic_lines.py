@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import errno
-import os
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from magic_harness import QUICK, SLOW_CELL, run_in_thread, start_in_thread, tune
+from store_harness import refuse_to_unlink
 
 import hpwidgets as hw
 from hpwidgets.checkpoints import config_key
@@ -175,12 +173,7 @@ def test_clean_that_cannot_remove_a_folder_is_one_usage_error(ip: InteractiveShe
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     cell = "x = hp.uniform(0, 1)\n(hp.checkpoint_dir / 'locked.bin').write_bytes(b'w')\n(x - 0.3) ** 2\n"
     tune(ip, f"{QUICK} --name ck", cell)
-    unlink = os.unlink
-    def refusing(path: Any, *args: Any, **kwargs: Any) -> None:  # as another user's files refuse (not root's)
-        if os.path.basename(path) == "locked.bin":
-            raise PermissionError(errno.EACCES, "Permission denied", os.path.basename(path))
-        unlink(path, *args, **kwargs)
-    monkeypatch.setattr(os, "unlink", refusing)
+    refuse_to_unlink(monkeypatch, "locked.bin")
     with pytest.raises(UsageError, match=r"^could not remove 4 checkpoint folder\(s\) in .*removed 0, 0.0 MB$"):
         ip.run_line_magic("hptune", "clean ck --all")
 
