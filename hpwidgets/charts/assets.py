@@ -26,6 +26,13 @@ def plotly_js() -> str:
     raise ImportError("hpwidgets' charts embed plotly.js from the plotly package: pip install plotly")
 
 
+def widget_esm(own_js: str) -> str:
+    """An anywidget's ESM: ui/plotly_loader.js (one plotly.js evaluation shared by every widget on
+    a page), then the widget's own module text."""
+    loader = Path(__file__).resolve().parent.parent / "ui" / "plotly_loader.js"
+    return loader.read_text(encoding="utf-8") + "\n" + own_js
+
+
 def plotly_safe(value: Any, key: str | None = None, raw: frozenset[str] = _RAW_KEYS) -> Any:
     """Escape the strings plotly would read as HTML (labels, titles, categories), except per-point hover
     texts (escaped where they are made), our own hover templates, and parcoords tick labels (plain text)."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..charts.assets import widget_esm
 from ..charts.figures import PLOT_CONFIG
 from ..events import Event, StudyFinished, TrialFinished
 from .study import check_params, explain_figures, explain_text, resolve_kind
@@ -34,57 +35,22 @@ log = logging.getLogger(__name__)
 
 _ESM = r"""
 const PLOT_CONFIG = @PLOT_CONFIG@;
-const KEY = "__hpwidgets_plotly__";  // shared with the dashboard's live chart (ui/livechart.js)
-function evaluatePlotly(code) {
-  try {
-    const module = { exports: {} };
-    new Function("module", "exports", "define", code)(module, module.exports, undefined);
-    if (module.exports && module.exports.react) return Promise.resolve(module.exports);
-  } catch (err) {
-    console.warn("hpwidgets: eval of plotly.js refused, trying a script tag", err);
-  }
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly global")));
-    script.onerror = () => reject(new Error("hpwidgets: could not load plotly.js"));
-    document.head.appendChild(script);
-  });
-}
-// The page-wide plotly.js, as ui/livechart.js shares it: a promise that whichever widget first holds
-// the bundle settles, so this explainer draws once a panel's chart evaluates it, kernel or not.
-function sharedPlotly() {
-  if (!globalThis[KEY]) {
-    const shared = { started: false };
-    shared.promise = new Promise((resolve, reject) => Object.assign(shared, { resolve, reject }));
-    globalThis[KEY] = shared;
-  }
-  return globalThis[KEY];
-}
-function startPlotly(shared, code) {
-  if (code && !shared.started) {
-    shared.started = true;
-    evaluatePlotly(code).then(shared.resolve, shared.reject);
-  }
-}
-function loadPlotly(model) {
-  const shared = sharedPlotly();
-  if (!shared.started && !model.get("plotly_js")) {  // ask Python for the bundle only when no panel loaded it
-    model.on("change:plotly_js", () => startPlotly(shared, model.get("plotly_js")));
+function explainerPlotly(model) {  // loadPlotly and sharedPlotly: ui/plotly_loader.js, which comes first
+  if (!sharedPlotly().started && !model.get("plotly_js")) {  // ask Python for the bundle only when no panel loaded it
+    model.on("change:plotly_js", () => loadPlotly(model.get("plotly_js")));
     try {
       model.send({ type: "need_plotly" });
     } catch (err) {  // no kernel (a reopened notebook): a panel's chart may still load the bundle
       console.debug("hpwidgets: could not ask for plotly.js", err);
     }
   }
-  startPlotly(shared, model.get("plotly_js"));
-  return shared.promise;
+  return loadPlotly(model.get("plotly_js"));
 }
 async function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "hpw-explainer";
   el.appendChild(root);
-  const Plotly = await loadPlotly(model);
+  const Plotly = await explainerPlotly(model);
   const draw = () => {
     const figures = JSON.parse(model.get("figures") || "[]");
     while (root.children.length > figures.length) { Plotly.purge(root.lastChild); root.lastChild.remove(); }
@@ -100,6 +66,7 @@ async function render({ model, el }) {
 }
 export default { render };
 """.replace("@PLOT_CONFIG@", json.dumps(PLOT_CONFIG))
+_ESM = widget_esm(_ESM)
 
 
 def _widget_class() -> Any:

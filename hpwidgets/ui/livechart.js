@@ -6,8 +6,8 @@
 // Messages in:  {type: "inc", seq, ops: [{c, t, d}], texts}: the new points of one batch of
 //               trials; each op is Plotly.extendTraces(div_of_chart_c, d, t)
 // Messages out: {type: "rendered"} after the first draw; {type: "resync"} when an inc was missed
+// plotly_loader.js comes first in the ESM (livechart.py): loadPlotly and the shared evaluation.
 
-const PLOTLY_KEY = "__hpwidgets_plotly__"; // the same key as explain/live.py's _ESM
 const MIN_REDRAW_MS = 100; // at most 10 redraws a second, whatever the trial rate
 const REFIT_AFTER_MS = 50; // one re-measure for a burst of box resizes (a sibling shown, the output attached)
 // The same as hpwidgets/charts/figures.py's PLOT_CONFIG (a test keeps them equal).
@@ -16,48 +16,6 @@ const CONFIG = {
   modeBarButtonsToRemove: ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
                            "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"],
 };
-
-// Evaluate the UMD bundle with a private `module`, so a page's AMD `define` (or an old global
-// Plotly) cannot capture it. `new Function` needs 'unsafe-eval'; where a CSP forbids it, fall back
-// to a classic <script> from a Blob URL (anywidget itself loads our ESM from a Blob URL).
-function evaluatePlotly(code) {
-  try {
-    const module = { exports: {} };
-    new Function("module", "exports", "define", code)(module, module.exports, undefined);
-    if (module.exports && module.exports.extendTraces) return Promise.resolve(module.exports);
-  } catch (err) {
-    console.warn("hpwidgets: eval of plotly.js refused, trying a script tag", err);
-  }
-  return new Promise((resolve, reject) => {
-    const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
-    const script = document.createElement("script");
-    script.src = url;
-    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("no Plotly global")));
-    script.onerror = () => reject(new Error("hpwidgets: could not load plotly.js"));
-    document.head.appendChild(script);
-  });
-}
-
-// One evaluation per page, shared by every hpwidgets widget (the bundle is ~5 MB of JS): its promise
-// exists before any widget has the bundle, so a widget without one (an explainer reopened without a
-// kernel) draws as soon as a panel evaluates it. Keep in step with explain/live.py's copy.
-function sharedPlotly() {
-  if (!globalThis[PLOTLY_KEY]) {
-    const shared = { started: false };
-    shared.promise = new Promise((resolve, reject) => Object.assign(shared, { resolve, reject }));
-    globalThis[PLOTLY_KEY] = shared;
-  }
-  return globalThis[PLOTLY_KEY];
-}
-
-function loadPlotly(code) {
-  const shared = sharedPlotly();
-  if (code && !shared.started) {
-    shared.started = true;
-    evaluatePlotly(code).then(shared.resolve, shared.reject);
-  }
-  return shared.promise;
-}
 
 // "dimensions[2].values" -> the array at that path in a trace, created if missing.
 function arrayAt(trace, path) {

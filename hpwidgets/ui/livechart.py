@@ -21,7 +21,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..charts.assets import plotly_js, plotly_safe
+from ..charts.assets import plotly_js, plotly_safe, widget_esm
 from ..charts.data import ChartTracker, Contribution, collect
 from ..charts.figures import FigureSet
 from ..space import SearchSpace
@@ -49,7 +49,7 @@ def _pop_texts(traces: Iterable[dict[str, Any]]) -> dict[int, str]:
 class LiveChart(anywidget.AnyWidget):
     """Every chart of a study in one widget; ``push`` finished trials, ``set_space`` to regrey."""
 
-    _esm = Path(__file__).with_name("livechart.js").read_text(encoding="utf-8")
+    _esm = widget_esm(Path(__file__).with_name("livechart.js").read_text(encoding="utf-8"))
     plotly_js = traitlets.Unicode("").tag(sync=True)
     # JSON text, not a Dict trait: ipywidgets would walk every nested list of a Dict looking for
     # binary buffers, and the frontend parses it into fresh arrays for plotly to own anyway.

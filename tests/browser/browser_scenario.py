@@ -147,15 +147,13 @@ def blank_page_widgets() -> dict[str, Any]:
     """The two anywidget modules, plotly.js, and a finished 1-D study's chart snapshot and GP figures."""
     import hpwidgets as hw
     from hpwidgets.explain.live import _ESM, Explainer
-    from hpwidgets.ui import livechart
     from hpwidgets.ui.livechart import LiveChart
 
     study = hw.Study(space={"x": hw.uniform(0, 1)}, algo="random", seed=4, storage=None)
     study.optimize(lambda params: (params["x"] - 0.3) ** 2, trials=12, progress=False)
     chart = LiveChart(study.space, trials=study.trials)
     figures = json.dumps(Explainer(study, "gp", mode="static").figures())
-    module = Path(livechart.__file__).with_name("livechart.js").read_text(encoding="utf-8")
-    return {"livechart": module, "explainer": _ESM, "plotly": chart.plotly_js, "snapshot": chart.snapshot,
+    return {"livechart": LiveChart._esm, "explainer": _ESM, "plotly": chart.plotly_js, "snapshot": chart.snapshot,
             "figures": figures}
 
 
